@@ -1,0 +1,5 @@
+"""`python -m cvmigrate` runs the CLI."""
+
+from cvmigrate.cli import main
+
+main()

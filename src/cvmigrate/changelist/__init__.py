@@ -1,0 +1,1 @@
+"""CL snapshots from Gerrit, triggers and dependencies."""

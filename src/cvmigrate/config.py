@@ -1,0 +1,233 @@
+"""One typed settings object, read from a TOML file plus `CVMIGRATE_<SECTION>_<KEY>` variables.
+
+Every setting is declared once below (type, default, help). An unknown key, a wrong type or
+a bad value fails at start with a message naming the key (`server.bind: ...`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "AuthSettings",
+    "BigQuerySettings",
+    "ConfigError",
+    "DatabaseSettings",
+    "GerritHost",
+    "GerritSettings",
+    "ServerSettings",
+    "Settings",
+    "TelemetrySettings",
+    "TokenEntry",
+    "load_settings",
+    "parse_bind",
+]
+
+ENV_PREFIX = "CVMIGRATE_"
+CONFIG_ENV = "CVMIGRATE_CONFIG"
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names the offending key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    bind: str = Field(
+        "127.0.0.1:8080", description="HOST:PORT to listen on (port 0: any free port)."
+    )
+    twirp_prefix: str = Field(
+        "/twirp", description="Path prefix of Twirp routes; must be non-empty (see spec)."
+    )
+    max_body_bytes: int = Field(
+        32 * 1024 * 1024,
+        gt=0,
+        description="Largest request body accepted, counted after decompression.",
+    )
+    max_timeout_s: float = Field(
+        300.0, gt=0, description="Upper bound applied to client deadlines (seconds)."
+    )
+
+    @pydantic.field_validator("bind")
+    @classmethod
+    def _check_bind(cls, value: str) -> str:
+        parse_bind(value)
+        return value
+
+    @pydantic.field_validator("twirp_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        value = "/" + value.strip("/")
+        if value == "/":
+            raise ValueError("must not be empty: Twirp JSON would collide with Connect routes")
+        return value
+
+
+class DatabaseSettings(_Section):
+    path: str = Field("./cvmigrate.db", description="SQLite database file.")
+
+
+class TokenEntry(_Section):
+    identity: str = Field(description="Identity the token authenticates, e.g. project:chromium.")
+    sha256: str = Field(description="Hex SHA-256 digest of the bearer token.")
+
+    @pydantic.field_validator("sha256")
+    @classmethod
+    def _check_digest(cls, value: str) -> str:
+        value = value.lower()
+        if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+            raise ValueError("must be 64 hex characters (sha256 of the token)")
+        return value
+
+    @pydantic.field_validator("identity")
+    @classmethod
+    def _check_identity(cls, value: str) -> str:
+        kind, _, name = value.partition(":")
+        if kind not in ("project", "user", "service") or not name:
+            raise ValueError("must be project:<name>, user:<email> or service:<name>")
+        return value
+
+
+class AuthSettings(_Section):
+    tokens: tuple[TokenEntry, ...] = Field((), description="Accepted bearer tokens (digests).")
+    trusted_services: tuple[str, ...] = Field(
+        (), description="Identities whose X-Luci-Project header is honoured."
+    )
+    allow_group: tuple[str, ...] = Field(
+        (), description="Non-project identities allowed to call (CV's migration group)."
+    )
+    cross_project: bool = Field(
+        False, description="Let a project: identity act on other projects (CV's looser rule)."
+    )
+
+
+class GerritHost(_Section):
+    host: str = Field(description="Gerrit host name as CQDaemon and CLs use it.")
+    base_url: str = Field("", description="Where requests go (default https://<host>).")
+    auth: Literal["bearer", "basic", "netrc", "none"] = Field(
+        "bearer", description="How requests authenticate."
+    )
+    token_env: str = Field("", description="Environment variable holding the credential.")
+
+
+class GerritSettings(_Section):
+    hosts: tuple[GerritHost, ...] = Field((), description="Gerrit hosts CV talks to.")
+
+
+class BigQuerySettings(_Section):
+    enabled: bool = Field(False, description="Send outbox rows to BigQuery.")
+    project: str = Field("", description="GCP project of the table.")
+    dataset: str = Field("raw", description="Dataset of the table.")
+    table: str = Field("attempts_cv", description="Table name.")
+    api_endpoint: str = Field("", description="API endpoint override (local emulator).")
+    batch_rows: int = Field(500, gt=0, le=500, description="Rows per insert request.")
+
+
+class TelemetrySettings(_Section):
+    # Same names as the OTEL_* variables, lower-case without the prefix; env wins.
+    service_name: str = Field("cvmigrate", description="OTEL_SERVICE_NAME.")
+    traces_exporter: str = Field("none", description="OTEL_TRACES_EXPORTER (none|otlp|console).")
+    metrics_exporter: str = Field("none", description="OTEL_METRICS_EXPORTER (none|otlp|console).")
+    exporter_otlp_endpoint: str = Field("", description="OTEL_EXPORTER_OTLP_ENDPOINT.")
+    exporter_otlp_protocol: str = Field("http/protobuf", description="OTEL_EXPORTER_OTLP_PROTOCOL.")
+
+
+class Settings(_Section):
+    """The whole configuration."""
+
+    server: ServerSettings = ServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    auth: AuthSettings = AuthSettings()
+    gerrit: GerritSettings = GerritSettings()
+    # [[projects]] is validated in detail by the poller issue; kept verbatim until then.
+    projects: tuple[dict[str, Any], ...] = ()
+    bigquery: BigQuerySettings = BigQuerySettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
+
+    @property
+    def is_loopback_bind(self) -> bool:
+        host, _ = parse_bind(self.server.bind)
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+
+def parse_bind(value: str) -> tuple[str, int]:
+    """`HOST:PORT` (or `[v6]:PORT`) → (host, port); raises ValueError."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ValueError(f"{value!r} is not HOST:PORT")
+    port = int(port_text)
+    if port > 65535:
+        raise ValueError(f"port {port} is out of range")
+    return host.strip("[]"), port
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """`CVMIGRATE_SERVER_BIND=...` → {"server": {"bind": "..."}} for scalar settings."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for section_name, field in Settings.model_fields.items():
+        section_type = field.annotation
+        if not (isinstance(section_type, type) and issubclass(section_type, _Section)):
+            continue
+        for key, key_field in section_type.model_fields.items():
+            if key_field.annotation not in (str, int, float, bool):
+                continue
+            env_name = f"{ENV_PREFIX}{section_name}_{key}".upper()
+            if env_name in environ:
+                overrides.setdefault(section_name, {})[key] = environ[env_name]
+    return overrides
+
+
+def _format_errors(error: pydantic.ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown setting"
+        lines.append(f"{key}: {message}")
+    return f"invalid configuration ({source}): " + "; ".join(lines)
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Settings from `path` (or $CVMIGRATE_CONFIG, or defaults) with env overrides applied.
+
+    Raises ConfigError naming the key on any problem.
+    """
+    environ = os.environ if environ is None else environ
+    if path is None:
+        path = environ.get(CONFIG_ENV) or None
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"configuration file {source} does not exist") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"configuration file {source} is not valid TOML: {exc}") from None
+    for section, values in _env_overrides(environ).items():
+        existing = data.get(section)
+        data[section] = {**(existing if isinstance(existing, dict) else {}), **values}
+    try:
+        return Settings.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise ConfigError(_format_errors(exc, source)) from None

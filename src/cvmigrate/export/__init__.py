@@ -1,0 +1,1 @@
+"""Run/attempt to BigQuery row, the outbox, and the BigQuery sink."""

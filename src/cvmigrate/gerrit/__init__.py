@@ -1,0 +1,1 @@
+"""Gerrit REST client, error mapping, JSON to gerrit.ChangeInfo, message truncation."""

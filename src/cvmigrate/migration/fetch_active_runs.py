@@ -1,0 +1,134 @@
+"""FetchActiveRuns (spec §4.7): CQDaemon's candidate list when CV is in charge.
+
+The response is spliced from bytes stored when each Run was created (its frozen RunCLs)
+and when each dependency CL was last fetched (fyi_deps): nothing is re-encoded per call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sqlite3
+
+from cvmigrate.changelist.encoded import EncodedCL
+from cvmigrate.migration._common import store_errors
+from cvmigrate.migration.deps import Deps
+from cvmigrate.proto import migration as migration_pb
+from cvmigrate.rpc.codec import JsonStyle
+from cvmigrate.rpc.codes import Code
+from cvmigrate.rpc.context import CallContext
+from cvmigrate.rpc.errors import RpcError
+from cvmigrate.store import cls as cls_store
+from cvmigrate.store import runs as runs_store
+
+__all__ = ["ActiveRunsResponse", "EncodedActiveRun", "fetch_active_runs"]
+
+log = logging.getLogger(__name__)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _len_field(field_number: int, payload: bytes) -> bytes:
+    return _varint(field_number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _json_string(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class EncodedActiveRun:
+    """One `migration.ActiveRun` made of pre-encoded RunCLs."""
+
+    run_id: str
+    cls: tuple[EncodedCL, ...]
+    fyi_deps: tuple[EncodedCL, ...]
+
+    def to_binary(self) -> bytes:
+        parts = [_len_field(1, self.run_id.encode("utf-8"))] if self.run_id else []
+        parts.extend(_len_field(2, cl.pb) for cl in self.cls)
+        parts.extend(_len_field(3, dep.pb) for dep in self.fyi_deps)
+        return b"".join(parts)
+
+    def to_json(self, style: JsonStyle) -> str:
+        if style is JsonStyle.TWIRP:  # snake_case, every field present
+            return (
+                f'{{"id":{_json_string(self.run_id)},'
+                f'"cls":[{",".join(cl.twirp_json for cl in self.cls)}],'
+                f'"fyi_deps":[{",".join(dep.twirp_json for dep in self.fyi_deps)}]}}'
+            )
+        fields = []  # proto3 JSON: lowerCamel, defaults omitted
+        if self.run_id:
+            fields.append(f'"id":{_json_string(self.run_id)}')
+        if self.cls:
+            fields.append(f'"cls":[{",".join(cl.json for cl in self.cls)}]')
+        if self.fyi_deps:
+            fields.append(f'"fyiDeps":[{",".join(dep.json for dep in self.fyi_deps)}]')
+        return "{" + ",".join(fields) + "}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ActiveRunsResponse:
+    """A `migration.FetchActiveRunsResponse` that encodes by splicing (rpc.codec.PreEncoded)."""
+
+    active_runs: tuple[EncodedActiveRun, ...]
+
+    def to_binary(self) -> bytes:
+        return b"".join(_len_field(2, run.to_binary()) for run in self.active_runs)
+
+    def to_json(self, style: JsonStyle) -> bytes:
+        runs = ",".join(run.to_json(style) for run in self.active_runs)
+        if style is JsonStyle.TWIRP:
+            return f'{{"active_runs":[{runs}]}}'.encode()
+        return (f'{{"activeRuns":[{runs}]}}' if self.active_runs else "{}").encode()
+
+    def to_message(self) -> migration_pb.FetchActiveRunsResponse:
+        """The decoded message (for tests and tools; not used on the serving path)."""
+        return migration_pb.FetchActiveRunsResponse.parse(self.to_binary())
+
+
+def _load(conn: sqlite3.Connection, project: str) -> ActiveRunsResponse:
+    rows = runs_store.load_active_runs(conn, project)
+    fyi_ids: set[int] = set()
+    for row in rows:
+        own = {cl.cl_id for cl in row.cls}
+        fyi_ids.update(dep for dep in row.dep_ids if dep not in own)
+    records = cls_store.load_cl_records(conn, fyi_ids) if fyi_ids else {}
+    active = []
+    for row in rows:
+        own = {cl.cl_id for cl in row.cls}
+        fyi: list[EncodedCL] = []
+        for dep_id in row.dep_ids:
+            if dep_id in own:
+                continue
+            record = records.get(dep_id)
+            if record is None or record.snapshot is None:
+                # Clients rely on every dep being among cls ∪ fyi_deps (spec §4.7).
+                raise LookupError(f"Run {row.run_id}: dependency CL {dep_id} has no snapshot")
+            fyi.append(record.snapshot)
+        active.append(EncodedActiveRun(run_id=row.run_id, cls=row.cls, fyi_deps=tuple(fyi)))
+    return ActiveRunsResponse(tuple(active))
+
+
+async def fetch_active_runs(
+    request: migration_pb.FetchActiveRunsRequest, ctx: CallContext, deps: Deps
+) -> ActiveRunsResponse:
+    deps.acl.check_caller(ctx)
+    if not request.luci_project:
+        raise RpcError(Code.INVALID_ARGUMENT, "luci_project is required")
+    deps.acl.check_project(ctx, request.luci_project)
+    ctx.attributes["cv.luci_project"] = request.luci_project
+    with store_errors("loading active runs"):
+        try:
+            return await deps.db.read(lambda c: _load(c, request.luci_project))
+        except LookupError as exc:
+            log.error("FetchActiveRuns(%s): %s", request.luci_project, exc)
+            raise RpcError(Code.INTERNAL, "inconsistent run data") from exc

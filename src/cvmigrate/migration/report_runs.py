@@ -1,0 +1,54 @@
+"""ReportRuns (spec §4.1): CQDaemon's current attempts, kept per project for divergence checks."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+
+from cvmigrate.auth import project_of
+from cvmigrate.migration._common import store_errors
+from cvmigrate.migration.deps import Deps
+from cvmigrate.proto import migration as migration_pb
+from cvmigrate.proto.google import protobuf as protobuf_pb
+from cvmigrate.rpc.codes import Code
+from cvmigrate.rpc.context import CallContext
+from cvmigrate.rpc.errors import RpcError
+from cvmigrate.store import reports
+
+__all__ = ["report_runs"]
+
+
+async def report_runs(
+    request: migration_pb.ReportRunsRequest, ctx: CallContext, deps: Deps
+) -> protobuf_pb.Empty:
+    deps.acl.check_caller(ctx)
+    caller_project = project_of(ctx.identity)
+    by_project: dict[str, list[migration_pb.ReportedRun]] = defaultdict(list)
+    if caller_project:
+        by_project.setdefault(caller_project, [])  # an empty report says: nothing running
+    for index, run in enumerate(request.runs):
+        # CV's handler crashed on a run without attempt (INTERNAL); we name the bad entry.
+        if run.attempt is None:
+            raise RpcError(Code.INVALID_ARGUMENT, f"runs[{index}]: attempt is required")
+        project = run.attempt.luci_project or run.id.partition("/")[0] or caller_project
+        if not project:
+            raise RpcError(
+                Code.INVALID_ARGUMENT, f"runs[{index}]: attempt.luci_project is required"
+            )
+        by_project[project].append(run)
+    for project in by_project:
+        deps.acl.check_project(ctx, project)
+    ctx.attributes["cv.luci_project"] = ",".join(sorted(by_project))
+    if not by_project:
+        return protobuf_pb.Empty()
+    now = deps.clock()
+
+    def save(conn: sqlite3.Connection) -> None:
+        for project, runs in by_project.items():
+            keys = [run.attempt.key for run in runs if run.attempt and run.attempt.key]
+            payload = bytes(migration_pb.ReportRunsRequest(runs=runs))
+            reports.put_reported_runs(conn, project, keys, payload, now)
+
+    with store_errors("saving the report"):
+        await deps.db.write(save)
+    return protobuf_pb.Empty()

@@ -1,0 +1,65 @@
+"""ReportVerifiedRun (spec §4.3): CQDaemon verified a Run; CV acts. First report wins."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from cvmigrate.migration._common import store_errors
+from cvmigrate.migration.deps import Deps
+from cvmigrate.proto import migration as migration_pb
+from cvmigrate.proto.google import protobuf as protobuf_pb
+from cvmigrate.rpc.codes import Code
+from cvmigrate.rpc.context import CallContext
+from cvmigrate.rpc.errors import RpcError
+from cvmigrate.store import events, reports
+from cvmigrate.store import runs as runs_store
+
+__all__ = ["CQD_VERIFICATION_COMPLETED", "report_verified_run"]
+
+CQD_VERIFICATION_COMPLETED = "cqd_verification_completed"
+"""Run-manager event: perform the reported action (submit, dry-run OK, fail)."""
+
+
+async def report_verified_run(
+    request: migration_pb.ReportVerifiedRunRequest, ctx: CallContext, deps: Deps
+) -> protobuf_pb.Empty:
+    deps.acl.check_caller(ctx)
+    run = request.run
+    attempt_key = run.attempt.key if run and run.attempt else ""
+    # Spec §10.1: the original required run.id, then the attempt key, then run.id again.
+    # We accept either and require at least one.
+    if run is None or not (run.id or attempt_key):
+        raise RpcError(Code.INVALID_ARGUMENT, "run.id or run.attempt.key is required")
+    with store_errors("looking up the Run"):
+        found = await deps.db.read(lambda c: runs_store.locate_run(c, run.id, attempt_key))
+    if found is None:
+        raise RpcError(Code.NOT_FOUND, f'Run "{run.id}" does not exist')
+    deps.acl.check_project(ctx, found.project)
+    ctx.attributes.update({"cv.run_id": found.id, "cv.luci_project": found.project})
+    if attempt_key:
+        ctx.attributes["cv.attempt_key"] = attempt_key
+
+    # Stored without run.id: the Run ID is the key (as CV's VerifiedCQDRun).
+    run.id = ""
+    payload = bytes(request)
+    now = deps.clock()
+    trace_context = ctx.attributes.get("trace_context", "")
+
+    def save(conn: sqlite3.Connection) -> bool:
+        # First write wins: a retry after a lost answer must not change what CV is
+        # already acting on (spec §4.3 history, 15a9f2a6f9). Save and event together.
+        if not reports.insert_verified_if_absent(conn, found.id, payload, now):
+            return False
+        events.enqueue_event(
+            conn,
+            found.id,
+            CQD_VERIFICATION_COMPLETED,
+            now,
+            payload={"action": int(request.action)},
+            trace_context=trace_context,
+        )
+        return True
+
+    with store_errors("saving the verified run"):
+        await deps.db.write(save)
+    return protobuf_pb.Empty()

@@ -1,0 +1,1 @@
+"""Finds CQ-voted changes in Gerrit and creates or cancels Runs."""

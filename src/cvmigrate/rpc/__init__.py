@@ -1,0 +1,1 @@
+"""Protocol-neutral RPC core (codes, errors, methods, call context) and one adapter per protocol."""

@@ -1,0 +1,98 @@
+"""The seam between the protocol-neutral server and the three wire protocol adapters.
+
+An adapter (twirp.py, connect.py, prpc.py) turns an HTTP request into a `Call` or a
+`ProtocolError`, and renders results and errors in its wire format. It does no I/O of its
+own: the server reads the body, authenticates, decodes, runs the handler and sends.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import TYPE_CHECKING, Protocol, TypeAlias
+
+if TYPE_CHECKING:
+    import betterproto2
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from cvmigrate.rpc.codec import DecodeError, PreEncoded
+    from cvmigrate.rpc.errors import RpcError
+    from cvmigrate.rpc.methods import MethodInfo
+
+__all__ = ["Adapter", "Call", "Format", "Result", "Route"]
+
+Result: TypeAlias = "betterproto2.Message | PreEncoded"
+"""What a handler returns: a response message, or its stored encodings."""
+
+
+class Format(enum.Enum):
+    """A message encoding on the wire."""
+
+    BINARY = "binary"
+    JSON = "json"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Route:
+    """Where a request path points: the service and method names as written in the path.
+
+    `method` is the matching method of our service, or None when the path names a service
+    or method we do not have (each protocol answers that in its own way). `service` and
+    `name` are None when the path does not even have the `<service>/<method>` shape.
+    """
+
+    path: str
+    service: str | None
+    name: str | None
+    method: MethodInfo | None
+    service_found: bool = False
+    """The path names our service (whether or not the method exists)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Call:
+    """A request accepted at the protocol level, before its body is read."""
+
+    method: MethodInfo
+    request_format: Format
+    response_format: Format
+    timeout: float | None = None
+    """Seconds the client allows (None: no client deadline)."""
+    gzip: bool = False
+    """The request message is gzip-compressed."""
+    message: bytes | None = None
+    """The request message when it does not travel in the body (Connect GET)."""
+    max_response_bytes: int | None = None
+    """Largest response the client accepts (pRPC `X-Prpc-Max-Response-Size`)."""
+
+
+class Adapter(Protocol):
+    """What differs between Twirp, Connect and pRPC; each module implements this."""
+
+    name: str
+    """`twirp`, `connect` or `prpc` (recorded in CallContext.protocol)."""
+
+    def prepare(self, request: Request, route: Route) -> Call | Response:
+        """Check verb, route, media types and headers; raises ProtocolError.
+
+        Returns a Response instead of a Call when the protocol answers the request by
+        itself, without a handler (pRPC's CORS preflight).
+        """
+        ...
+
+    def decode_error(self, call: Call, error: DecodeError) -> RpcError:
+        """The error for a request message that does not decode."""
+        ...
+
+    def body_too_large(self, limit: int) -> RpcError:
+        """The error for a request message over `limit` bytes (after decompression)."""
+        ...
+
+    def success(self, call: Call, result: Result) -> Response:
+        """Render the handler's response message (or PreEncoded)."""
+        ...
+
+    def failure(self, error: RpcError) -> Response:
+        """Render an error, whether raised by a handler or by the protocol checks."""
+        ...

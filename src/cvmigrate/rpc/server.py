@@ -1,0 +1,217 @@
+"""One ASGI app serving a Service in Twirp, Connect and pRPC on the same port.
+
+The path prefix picks the protocol, here and nowhere else:
+
+    /prpc/<service>/<Method>        pRPC     (prpc.py)
+    <twirp_prefix>/<service>/<Method>  Twirp (twirp.py)
+    /<service>/<Method>             Connect  (connect.py)
+    anything else                   404, plain text
+
+Every call then follows the same steps, whatever the protocol: protocol checks (verb,
+media types, headers) → authentication → body read under the size limit → decode →
+handler under the effective deadline → encode. A handler's RpcError is rendered by the
+protocol; any other exception is INTERNAL with a generic message, logged with traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import PlainTextResponse, Response
+
+from cvmigrate.rpc.body import BodyTooLarge, gunzip, read_body
+from cvmigrate.rpc.codec import DecodeError, decode_binary, decode_json
+from cvmigrate.rpc.codes import Code
+from cvmigrate.rpc.connect import ConnectAdapter
+from cvmigrate.rpc.context import CallContext
+from cvmigrate.rpc.errors import RpcError
+from cvmigrate.rpc.protocol import Call, Format, Route
+from cvmigrate.rpc.prpc import PrpcAdapter
+from cvmigrate.rpc.twirp import TwirpAdapter
+
+if TYPE_CHECKING:
+    from starlette.types import Receive, Scope, Send
+
+    from cvmigrate.rpc.context import Authenticator
+    from cvmigrate.rpc.methods import Service
+    from cvmigrate.rpc.protocol import Adapter
+
+__all__ = ["RpcServer"]
+
+log = logging.getLogger(__name__)
+
+_PRPC_PREFIX: Final = "/prpc"
+_DEFAULT_MAX_BODY_BYTES: Final = 32 * 1024 * 1024
+
+
+class RpcServer:
+    """ASGI app: `service` over pRPC, Twirp (under `twirp_prefix`) and Connect.
+
+    `max_body_bytes` caps a request message after decompression; `max_timeout_s` caps
+    every call's deadline (and is the deadline when the client sends none);
+    `authenticate` maps request headers and peer host to (identity, peer_identity),
+    raising RpcError; without it every caller is `anonymous:anonymous`.
+    """
+
+    def __init__(
+        self,
+        service: Service,
+        *,
+        twirp_prefix: str = "/twirp",
+        max_body_bytes: int = _DEFAULT_MAX_BODY_BYTES,
+        max_timeout_s: float = 300.0,
+        authenticate: Authenticator | None = None,
+    ) -> None:
+        twirp_prefix = "/" + twirp_prefix.strip("/")
+        if twirp_prefix in ("/", _PRPC_PREFIX):
+            raise ValueError(f"twirp_prefix {twirp_prefix!r} would collide with another protocol")
+        self._service = service
+        self._twirp_prefix = twirp_prefix
+        self._max_body_bytes = max_body_bytes
+        self._max_timeout_s = max_timeout_s
+        self._authenticate = authenticate
+        self._prpc = PrpcAdapter()
+        self._twirp = TwirpAdapter()
+        self._connect = ConnectAdapter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return  # websockets: not ours; returning closes the connection
+        request = Request(scope, receive)
+        dispatched = self._dispatch(_route_path(scope))
+        if dispatched is None:
+            response: Response = PlainTextResponse("404 page not found\n", 404)
+        else:
+            adapter, route = dispatched
+            response = await self._serve(adapter, route, request)
+        await response(scope, receive, send)
+
+    def _dispatch(self, path: str) -> tuple[Adapter, Route] | None:
+        """The protocol and route for a path; None when no protocol owns it."""
+        if path.startswith(_PRPC_PREFIX + "/"):
+            return self._prpc, self._route(path, path[len(_PRPC_PREFIX) + 1 :])
+        if path.startswith(self._twirp_prefix + "/"):
+            return self._twirp, self._route(path, path[len(self._twirp_prefix) + 1 :])
+        service, sep, name = path[1:].partition("/")
+        if sep and service and name and "/" not in name:
+            return self._connect, self._route(path, path[1:])
+        return None
+
+    def _route(self, path: str, rest: str) -> Route:
+        service, sep, name = rest.partition("/")
+        if not (sep and service and name) or "/" in name:
+            return Route(path=path, service=None, name=None, method=None)
+        found = service == self._service.name
+        method = self._service.methods.get(name) if found else None
+        return Route(path=path, service=service, name=name, method=method, service_found=found)
+
+    async def _serve(self, adapter: Adapter, route: Route, request: Request) -> Response:
+        try:
+            prepared = adapter.prepare(request, route)
+            if isinstance(prepared, Response):
+                return prepared
+            return await self._call(adapter, prepared, request)
+        except RpcError as error:
+            return adapter.failure(error)
+        except ClientDisconnect:
+            # Nobody is listening; answer anyway so the ASGI server can finish cleanly.
+            return adapter.failure(RpcError(Code.CANCELLED, "the client disconnected"))
+        except Exception:
+            log.exception("%s %s: unexpected error", adapter.name, route.path)
+            return adapter.failure(RpcError(Code.INTERNAL, "internal error"))
+
+    async def _call(self, adapter: Adapter, call: Call, request: Request) -> Response:
+        timeout = self._max_timeout_s
+        if call.timeout is not None:
+            timeout = min(timeout, call.timeout)
+        if timeout <= 0:
+            raise RpcError(Code.DEADLINE_EXCEEDED, "deadline exceeded")
+        ctx = CallContext(
+            service=call.method.service,
+            method=call.method.name,
+            protocol=adapter.name,
+            headers=request.headers,
+            peer=request.client.host if request.client else None,
+            deadline=time.monotonic() + timeout,
+        )
+        deadline = asyncio.timeout(timeout)
+        try:
+            async with deadline:
+                result = await self._run(adapter, call, request, ctx)
+        except TimeoutError:
+            # A TimeoutError of the handler's own (not our deadline) is just an error.
+            if deadline.expired():
+                raise RpcError(Code.DEADLINE_EXCEEDED, "deadline exceeded") from None
+            raise
+        return self._render(adapter, call, result)
+
+    async def _run(self, adapter: Adapter, call: Call, request: Request, ctx: CallContext) -> Any:
+        """Authenticate, read and decode the request, then run the handler."""
+        if self._authenticate is not None:
+            ctx.identity, ctx.peer_identity = await self._authenticate(request.headers, ctx.peer)
+        method = call.method
+        try:
+            message = await self._read_message(call, request)
+            if call.request_format is Format.BINARY:
+                decoded = decode_binary(method.request_type, message)
+            else:
+                decoded = decode_json(method.request_type, message)
+        except BodyTooLarge:
+            raise adapter.body_too_large(self._max_body_bytes) from None
+        except DecodeError as error:  # the message, or its gzip wrapping
+            raise adapter.decode_error(call, error) from error
+        result = await self._service.handlers[method.name](decoded, ctx)
+        if result is None:
+            log.error("%s %s: handler returned None", adapter.name, method.path)
+            raise RpcError(Code.INTERNAL, "internal error")
+        return result
+
+    async def _read_message(self, call: Call, request: Request) -> bytes:
+        limit = self._max_body_bytes
+        if call.message is not None:
+            if call.gzip and call.message:
+                return gunzip(call.message, limit=limit)
+            if len(call.message) > limit:
+                raise BodyTooLarge
+            return call.message
+        declared = request.headers.get("content-length")
+        return await read_body(
+            request.stream(),
+            limit=limit,
+            gzip=call.gzip,
+            declared_length=int(declared) if declared and declared.isdigit() else None,
+        )
+
+    def _render(self, adapter: Adapter, call: Call, result: Any) -> Response:
+        try:
+            return adapter.success(call, result)
+        except Exception:
+            log.exception("%s %s: could not encode the response", adapter.name, call.method.path)
+            return adapter.failure(RpcError(Code.INTERNAL, "internal error"))
+
+
+def _route_path(scope: Scope) -> str:
+    """The path below the mount point (Starlette keeps the full path in `path`)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    return path or "/"
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    """Answer lifespan events when served directly (not mounted): nothing to set up."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,1 @@
+"""Runs: IDs, attempt keys, statuses, the run manager, submission and trigger cancellation."""

@@ -1,0 +1,283 @@
+"""Runs and their frozen CL snapshots."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+
+from cvmigrate.changelist.encoded import EncodedCL
+from cvmigrate.changelist.trigger import Trigger
+from cvmigrate.runs.model import Run, Submission
+from cvmigrate.runs.run_id import project_run_id_range
+from cvmigrate.runs.status import Status
+from cvmigrate.store.timeutil import from_us, to_us
+
+__all__ = [
+    "ActiveRunRow",
+    "StoredRunCL",
+    "get_run",
+    "insert_run",
+    "list_runs",
+    "load_active_runs",
+    "load_run_cls",
+    "locate_run",
+    "runs_by_attempt_key",
+    "trigger_from_json",
+    "trigger_to_json",
+]
+
+_RUN_COLUMNS = (
+    "id, project, attempt_key, mode, status, config_group, create_time, start_time, end_time,"
+    " cl_ids, submission, finalized_by_cqd, delay_cancel_until, end_message"
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StoredRunCL:
+    """A Run CL as stored: its trigger, the CLIDs it depends on, and its encodings."""
+
+    trigger: Trigger
+    dep_ids: tuple[int, ...]
+    encoded: EncodedCL
+
+    @property
+    def cl_id(self) -> int:
+        return self.encoded.cl_id
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ActiveRunRow:
+    """What FetchActiveRuns needs of one Run: its ID and encoded CLs, in Run.CLs order."""
+
+    run_id: str
+    cls: tuple[EncodedCL, ...]
+    dep_ids: tuple[int, ...]
+    """Every CLID that some CL of the Run depends on (may include the Run's own CLs)."""
+
+
+def _submission_to_json(submission: Submission | None) -> str | None:
+    if submission is None:
+        return None
+    return json.dumps(
+        {
+            "cls": list(submission.cls),
+            "submitted_cls": list(submission.submitted_cls),
+            "failed_cls": list(submission.failed_cls),
+            "deadline": to_us(submission.deadline) if submission.deadline else None,
+        }
+    )
+
+
+def _submission_from_json(text: str | None) -> Submission | None:
+    if not text:
+        return None
+    data = json.loads(text)
+    return Submission(
+        cls=tuple(data["cls"]),
+        submitted_cls=tuple(data["submitted_cls"]),
+        failed_cls=tuple(data.get("failed_cls", ())),
+        deadline=from_us(data.get("deadline")),
+    )
+
+
+def _run_from_row(row: sqlite3.Row | tuple) -> Run:
+    return Run(
+        id=row[0],
+        project=row[1],
+        attempt_key=row[2],
+        mode=row[3],
+        status=Status(row[4]),
+        config_group=row[5],
+        create_time=from_us(row[6]),  # type: ignore[arg-type]
+        start_time=from_us(row[7]),
+        end_time=from_us(row[8]),
+        cl_ids=tuple(json.loads(row[9])),
+        submission=_submission_from_json(row[10]),
+        finalized_by_cqd=bool(row[11]),
+        delay_cancel_until=from_us(row[12]),
+        end_message=row[13],
+    )
+
+
+def trigger_to_json(trigger: Trigger) -> str:
+    return json.dumps(
+        {
+            "time_us": to_us(trigger.time),
+            "mode": trigger.mode,
+            "account_id": trigger.gerrit_account_id,
+            "email": trigger.email,
+            "additional_label": trigger.additional_label,
+        }
+    )
+
+
+def trigger_from_json(text: str) -> Trigger:
+    data = json.loads(text)
+    return Trigger(
+        time=from_us(data["time_us"]),  # type: ignore[arg-type]
+        mode=data["mode"],
+        gerrit_account_id=data["account_id"],
+        email=data["email"],
+        additional_label=data["additional_label"],
+    )
+
+
+def insert_run(
+    conn: sqlite3.Connection, run: Run, run_cls: Sequence[StoredRunCL], now: datetime
+) -> None:
+    """Store a new Run with its frozen CLs (raises sqlite3.IntegrityError if the ID exists)."""
+    if tuple(cl.cl_id for cl in run_cls) != run.cl_ids:
+        raise ValueError("run_cls must match run.cl_ids, in order")
+    conn.execute(
+        f"INSERT INTO runs ({_RUN_COLUMNS}, update_time) VALUES ({', '.join('?' * 15)})",
+        (
+            run.id,
+            run.project,
+            run.attempt_key,
+            run.mode,
+            int(run.status),
+            run.config_group,
+            to_us(run.create_time),
+            to_us(run.start_time) if run.start_time else None,
+            to_us(run.end_time) if run.end_time else None,
+            json.dumps(list(run.cl_ids)),
+            _submission_to_json(run.submission),
+            int(run.finalized_by_cqd),
+            to_us(run.delay_cancel_until) if run.delay_cancel_until else None,
+            run.end_message,
+            to_us(now),
+        ),
+    )
+    conn.executemany(
+        "INSERT INTO run_cls (run_id, cl_id, position, trigger_json, dep_ids, run_cl_pb,"
+        " run_cl_json, run_cl_twirp_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                run.id,
+                cl.cl_id,
+                position,
+                trigger_to_json(cl.trigger),
+                json.dumps(list(cl.dep_ids)),
+                cl.encoded.pb,
+                cl.encoded.json,
+                cl.encoded.twirp_json,
+            )
+            for position, cl in enumerate(run_cls)
+        ],
+    )
+
+
+def get_run(conn: sqlite3.Connection, run_id: str) -> Run | None:
+    """The Run with this ID, or None."""
+    row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+    return _run_from_row(row) if row else None
+
+
+def runs_by_attempt_key(conn: sqlite3.Connection, attempt_key: str) -> list[Run]:
+    """Runs with this attempt key in key order (newest first within a project)."""
+    rows = conn.execute(
+        f"SELECT {_RUN_COLUMNS} FROM runs WHERE attempt_key = ? ORDER BY id", (attempt_key,)
+    ).fetchall()
+    return [_run_from_row(row) for row in rows]
+
+
+def locate_run(conn: sqlite3.Connection, run_id: str, attempt_key: str) -> Run | None:
+    """Spec §3.6: by ID when given (missing → None), else by attempt key across projects.
+
+    Several Runs may share a key (re-created after a cancel); the first in key order wins,
+    which within a project is the most recently created.
+    """
+    if run_id:
+        return get_run(conn, run_id)
+    if not attempt_key:
+        return None
+    row = conn.execute(
+        f"SELECT {_RUN_COLUMNS} FROM runs WHERE attempt_key = ? ORDER BY id LIMIT 1",
+        (attempt_key,),
+    ).fetchone()
+    return _run_from_row(row) if row else None
+
+
+def list_runs(
+    conn: sqlite3.Connection,
+    *,
+    project: str | None = None,
+    statuses: Sequence[Status] | None = None,
+    limit: int = 1000,
+) -> list[Run]:
+    """Runs filtered by project and status, newest first within a project."""
+    clauses, params = [], []
+    if project:
+        clauses.append("project = ?")
+        params.append(project)
+    if statuses:
+        clauses.append(f"status IN ({', '.join('?' * len(statuses))})")
+        params.extend(int(s) for s in statuses)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = conn.execute(
+        f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY project, id LIMIT ?", (*params, limit)
+    ).fetchall()
+    return [_run_from_row(row) for row in rows]
+
+
+def load_run_cls(conn: sqlite3.Connection, run_id: str) -> list[StoredRunCL]:
+    """The Run's CLs in Run.CLs order."""
+    rows = conn.execute(
+        "SELECT cl_id, trigger_json, dep_ids, run_cl_pb, run_cl_json, run_cl_twirp_json"
+        " FROM run_cls WHERE run_id = ? ORDER BY position",
+        (run_id,),
+    ).fetchall()
+    return [
+        StoredRunCL(
+            trigger=trigger_from_json(row[1]),
+            dep_ids=tuple(json.loads(row[2])),
+            encoded=EncodedCL(cl_id=row[0], pb=row[3], json=row[4], twirp_json=row[5]),
+        )
+        for row in rows
+    ]
+
+
+def load_active_runs(conn: sqlite3.Connection, project: str) -> list[ActiveRunRow]:
+    """Spec §4.7 steps 3–5: RUNNING Runs of `project`, newest first, minus those already
+    reported verified or waiting for a delayed cancel, each with its encoded CLs.
+    One query for the Runs and one for all their CLs.
+    """
+    key_range = project_run_id_range(project)
+    low, high = key_range.after, key_range.before
+    runs = conn.execute(
+        "SELECT r.id, r.cl_ids FROM runs r"
+        " WHERE r.project = ? AND r.status = ? AND r.id > ? AND r.id < ?"
+        " AND r.delay_cancel_until IS NULL"
+        " AND NOT EXISTS (SELECT 1 FROM verified_runs v WHERE v.run_id = r.id)"
+        " ORDER BY r.id",
+        (project, int(Status.RUNNING), low, high),
+    ).fetchall()
+    if not runs:
+        return []
+    cls_by_run: dict[str, list[EncodedCL]] = {run_id: [] for run_id, _ in runs}
+    deps_by_run: dict[str, set[int]] = {run_id: set() for run_id, _ in runs}
+    rows = conn.execute(
+        "SELECT c.run_id, c.cl_id, c.dep_ids, c.run_cl_pb, c.run_cl_json, c.run_cl_twirp_json"
+        " FROM run_cls c JOIN runs r ON r.id = c.run_id"
+        " WHERE r.project = ? AND r.status = ? AND r.id > ? AND r.id < ?"
+        " ORDER BY c.run_id, c.position",
+        (project, int(Status.RUNNING), low, high),
+    ).fetchall()
+    for run_id, cl_id, dep_ids, pb, json_text, twirp_json in rows:
+        bucket = cls_by_run.get(run_id)
+        if bucket is None:  # verified or delayed-cancel Run: not returned
+            continue
+        bucket.append(EncodedCL(cl_id=cl_id, pb=pb, json=json_text, twirp_json=twirp_json))
+        if dep_ids != "[]":
+            deps_by_run[run_id].update(json.loads(dep_ids))
+    result = []
+    for run_id, cl_ids_json in runs:
+        encoded = cls_by_run[run_id]
+        if tuple(cl.cl_id for cl in encoded) != tuple(json.loads(cl_ids_json)):
+            raise LookupError(f"Run {run_id} is missing RunCLs")
+        deps = tuple(sorted(deps_by_run[run_id]))
+        result.append(ActiveRunRow(run_id=run_id, cls=tuple(encoded), dep_ids=deps))
+    return result

@@ -1,0 +1,65 @@
+"""ReportRuns: stored per project; a run without attempt is named in the error."""
+
+from __future__ import annotations
+
+from conftest_helpers import ctx_for, expect_error
+from support import change_info, create_run
+
+from cvmigrate.migration.report_runs import report_runs
+from cvmigrate.proto import bigquery as bigquery_pb
+from cvmigrate.proto import migration as migration_pb
+from cvmigrate.rpc.codes import Code
+from cvmigrate.runs.divergence import divergence
+from cvmigrate.runs.status import Status
+from cvmigrate.store import reports
+from cvmigrate.store import runs as runs_store
+
+
+def _run(key: str, project: str = "chromium", run_id: str = "") -> migration_pb.ReportedRun:
+    return migration_pb.ReportedRun(
+        id=run_id, attempt=bigquery_pb.Attempt(key=key, luci_project=project)
+    )
+
+
+async def test_report_runs_stores_latest_report_and_divergence(db, deps):
+    cv_only = await db.write(lambda c: create_run(c, changes=[change_info(1)]))
+    both = await db.write(lambda c: create_run(c, changes=[change_info(2)]))
+    request = migration_pb.ReportRunsRequest(
+        runs=[_run(both.attempt_key), _run("cqd0000000000001")]
+    )
+    await report_runs(request, ctx_for(), deps)
+
+    keys, _ = await db.read(lambda c: reports.get_reported_attempt_keys(c, "chromium"))
+    assert keys == sorted([both.attempt_key, "cqd0000000000001"])
+    running = await db.read(
+        lambda c: runs_store.list_runs(c, project="chromium", statuses=[Status.RUNNING])
+    )
+    result = divergence(keys, running)
+    assert result.only_cqdaemon == ("cqd0000000000001",)
+    assert result.only_cv == (cv_only.id,)
+
+
+async def test_report_runs_replaces_previous_report_even_with_nothing(db, deps):
+    await report_runs(migration_pb.ReportRunsRequest(runs=[_run("k1")]), ctx_for(), deps)
+    await report_runs(migration_pb.ReportRunsRequest(), ctx_for(), deps)
+    keys, _ = await db.read(lambda c: reports.get_reported_attempt_keys(c, "chromium"))
+    assert keys == []
+
+
+async def test_report_runs_rejects_run_without_attempt_naming_it_and_saves_nothing(db, deps):
+    request = migration_pb.ReportRunsRequest(runs=[_run("k1"), migration_pb.ReportedRun(id="x")])
+    err = await expect_error(Code.INVALID_ARGUMENT, report_runs(request, ctx_for(), deps))
+    assert err.message == "runs[1]: attempt is required"
+    assert await db.read(lambda c: reports.get_reported_attempt_keys(c, "chromium")) is None
+
+
+async def test_report_runs_for_another_project_is_denied(db, deps):
+    request = migration_pb.ReportRunsRequest(runs=[_run("k1", project="v8")])
+    await expect_error(Code.PERMISSION_DENIED, report_runs(request, ctx_for(), deps))
+    assert await db.read(lambda c: reports.get_reported_attempt_keys(c, "v8")) is None
+
+
+async def test_report_runs_cross_project_setting_allows_it(db, make_deps):
+    request = migration_pb.ReportRunsRequest(runs=[_run("k1", project="v8")])
+    await report_runs(request, ctx_for(), make_deps(cross_project=True))
+    assert (await db.read(lambda c: reports.get_reported_attempt_keys(c, "v8")))[0] == ["k1"]

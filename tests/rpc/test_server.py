@@ -1,0 +1,177 @@
+"""What RpcServer does the same way for every protocol (rpc/server.py).
+
+Each case runs once per protocol through `call`, which sends a FetchRunStatus request in
+JSON and returns (gRPC code, response JSON or error text).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+import pytest
+from rpc_test_service import SECRET_DETAIL, STORED_ACTIVE_RUNS, build_test_service
+
+from cvmigrate.migration import build_service
+from cvmigrate.proto import migration as migration_pb
+from cvmigrate.rpc.codes import Code, code_from_connect, code_from_twirp
+from cvmigrate.rpc.context import CallContext
+from cvmigrate.rpc.server import RpcServer
+
+PROTOCOLS = ["prpc", "twirp", "connect"]
+PATHS = {
+    "prpc": "/prpc/migration.Migration/",
+    "twirp": "/twirp/migration.Migration/",
+    "connect": "/migration.Migration/",
+}
+
+
+def call(
+    base_url: str,
+    protocol: str,
+    request: Mapping[str, Any],
+    method: str = "FetchRunStatus",
+    headers: Mapping[str, str] | None = None,
+) -> tuple[Code, Any]:
+    """One JSON call; returns (code, decoded response) or (code, error message)."""
+    response = httpx.post(
+        base_url + PATHS[protocol] + method,
+        content=json.dumps(request).encode(),
+        headers={
+            "content-type": "application/json",
+            "accept": "application/json",
+            **(headers or {}),
+        },
+        timeout=20,
+    )
+    if protocol == "prpc":
+        code = Code(int(response.headers["x-prpc-grpc-code"]))
+        if code is Code.OK:
+            return code, json.loads(response.content.removeprefix(b")]}'\n"))
+        return code, response.text.removesuffix("\n")
+    if response.status_code == 200:
+        return Code.OK, response.json()
+    body = response.json()
+    if protocol == "twirp":
+        found = code_from_twirp(body["code"])
+        assert found is not None, body
+        return found, body["msg"]
+    found = code_from_connect(body["code"])
+    assert found is not None, body
+    return found, body.get("message", "")
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/healthz", "/migration.Migration", "/a/b/c", "/prpcx/a/b", "/twirpx/a/b"]
+)
+def test_paths_no_protocol_owns_are_plain_404(http: httpx.Client, path: str) -> None:
+    response = http.post(path, content=b"{}", headers={"content-type": "application/json"})
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert "x-prpc-grpc-code" not in response.headers
+
+
+@pytest.mark.parametrize("prefix", ["", "/", "/prpc", "prpc/"])
+def test_twirp_prefix_must_not_collide(prefix: str) -> None:
+    with pytest.raises(ValueError, match="collide"):
+        RpcServer(build_service(), twirp_prefix=prefix)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_identity_and_protocol_reach_the_handler(rpc_url: str, protocol: str) -> None:
+    code, body = call(
+        rpc_url, protocol, {"luciProject": "p"}, headers={"authorization": "Bearer x"}
+    )
+    assert code is Code.OK
+    assert body["event"] == "p"
+    assert body["extra"].split()[:2] == [protocol, "user:x"]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_crash_is_internal_and_logged_with_traceback(
+    rpc_url: str, protocol: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="cvmigrate.rpc.server"):
+        code, message = call(rpc_url, protocol, {"attemptKey": "crash"})
+    assert code is Code.INTERNAL
+    assert SECRET_DETAIL not in message
+    records = [r for r in caplog.records if r.name == "cvmigrate.rpc.server"]
+    assert records and records[-1].exc_info is not None
+    assert SECRET_DETAIL in str(records[-1].exc_info[1])
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_pre_encoded_responses_are_sent_as_stored(rpc_url: str, protocol: str) -> None:
+    response = httpx.post(
+        rpc_url + PATHS[protocol] + "FetchActiveRuns",
+        content=b"",
+        headers={
+            "content-type": {"prpc": "application/prpc", "twirp": "application/protobuf"}.get(
+                protocol, "application/proto"
+            )
+        },
+    )
+    assert response.status_code == 200
+    assert response.content == bytes(STORED_ACTIVE_RUNS)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_server_maximum_caps_client_deadlines(serve_app: Callable[..., str], protocol: str) -> None:
+    url = serve_app(RpcServer(build_test_service(), max_timeout_s=1.0))
+    headers = {"connect-timeout-ms": "60000", "x-prpc-grpc-timeout": "60S"}
+    code, body = call(url, protocol, {}, headers=headers)
+    assert code is Code.OK
+    assert int(body["extra"].split()[2]) <= 1000
+    code, _ = call(url, protocol, {"attemptKey": "hang"}, headers=headers)
+    assert code is Code.DEADLINE_EXCEEDED
+
+
+async def _own_timeout(request: Any, ctx: CallContext) -> Any:
+    raise TimeoutError("a timeout inside the handler, not the call's deadline")
+
+
+async def _wrong_type(request: Any, ctx: CallContext) -> Any:
+    return "not a message"
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_handler_failures_that_are_not_rpc_errors(
+    serve_app: Callable[..., str], protocol: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = build_service({"FetchRunStatus": _own_timeout, "FetchExcludedCLs": _wrong_type})
+    url = serve_app(RpcServer(service, max_timeout_s=5))
+    with caplog.at_level(logging.ERROR, logger="cvmigrate.rpc.server"):
+        assert call(url, protocol, {})[0] is Code.INTERNAL
+        assert call(url, protocol, {}, method="FetchExcludedCLs")[0] is Code.INTERNAL
+    assert len([r for r in caplog.records if r.name == "cvmigrate.rpc.server"]) == 2
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_none_result_is_internal(rpc_url: str, protocol: str) -> None:
+    assert call(rpc_url, protocol, {"attemptKey": "none"})[0] is Code.INTERNAL
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_authenticator_errors(serve_app: Callable[..., str], protocol: str) -> None:
+    async def broken(headers: Mapping[str, str], peer: str | None) -> tuple[str, str]:
+        raise RuntimeError("token store is down")
+
+    url = serve_app(RpcServer(build_test_service(), authenticate=broken))
+    code, message = call(url, protocol, {})
+    assert code is Code.INTERNAL
+    assert "token store" not in message
+
+
+async def _check_peer(request: Any, ctx: CallContext) -> Any:
+    return migration_pb.FetchRunStatusResponse(event=str(ctx.peer), extra=ctx.headers["x-test"])
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_context_carries_peer_and_headers(serve_app: Callable[..., str], protocol: str) -> None:
+    url = serve_app(RpcServer(build_service({"FetchRunStatus": _check_peer})))
+    code, body = call(url, protocol, {}, headers={"X-Test": "seen"})
+    assert code is Code.OK
+    assert body == {"event": "127.0.0.1", "extra": "seen"}

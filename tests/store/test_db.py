@@ -1,0 +1,113 @@
+"""The database: group commit, isolation of failed writes, migrations, durability settings."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from cvmigrate.store.db import Database, StoreError, StoreUnavailable
+from cvmigrate.store.migrate import SchemaTooNew, apply_migrations, known_migrations
+
+
+def _insert(token: str):
+    def write(conn: sqlite3.Connection) -> int:
+        return conn.execute(
+            "INSERT INTO api_tokens (sha256, identity, create_time) VALUES (?, 'user:x', 0)",
+            (token,),
+        ).rowcount
+
+    return write
+
+
+def _count(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT COUNT(*) FROM api_tokens").fetchone()[0]
+
+
+async def test_concurrent_writes_commit_together(tmp_path):
+    db = await Database.open(tmp_path / "x.db")
+    try:
+        results = await asyncio.gather(*(db.write(_insert(f"t{i}")) for i in range(200)))
+        assert results == [1] * 200
+        assert await db.read(_count) == 200
+        assert db.writes == 200
+        # Group commit: far fewer transactions (fsyncs) than writes.
+        assert 1 <= db.commits <= 10
+    finally:
+        await db.close()
+
+
+async def test_failed_write_is_undone_alone(tmp_path):
+    db = await Database.open(tmp_path / "x.db")
+    try:
+
+        def fails(conn: sqlite3.Connection) -> None:
+            _insert("partial")(conn)
+            raise ValueError("boom")
+
+        outcomes = await asyncio.gather(
+            db.write(_insert("a")), db.write(fails), db.write(_insert("b")), return_exceptions=True
+        )
+        assert outcomes[0] == 1 and outcomes[2] == 1
+        assert isinstance(outcomes[1], ValueError)
+        tokens = await db.read(
+            lambda c: [r[0] for r in c.execute("SELECT sha256 FROM api_tokens ORDER BY 1")]
+        )
+        assert tokens == ["a", "b"]
+    finally:
+        await db.close()
+
+
+async def test_sqlite_errors_become_store_errors(tmp_path):
+    db = await Database.open(tmp_path / "x.db")
+    try:
+        await db.write(_insert("dup"))
+        with pytest.raises(StoreError):
+            await db.write(_insert("dup"))
+        with pytest.raises(StoreError):
+            await db.read(lambda c: c.execute("SELECT * FROM no_such_table").fetchall())
+    finally:
+        await db.close()
+    with pytest.raises(StoreUnavailable):
+        await db.write(_insert("after-close"))
+
+
+async def test_database_uses_wal_and_full_sync(tmp_path):
+    db = await Database.open(tmp_path / "x.db")
+    try:
+        assert await db.read(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0]) == "wal"
+        assert await db.write(lambda c: c.execute("PRAGMA synchronous").fetchone()[0]) == 2  # FULL
+    finally:
+        await db.close()
+
+
+def test_migrations_apply_once_and_record_version(tmp_path):
+    conn = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
+    latest = known_migrations()[-1].version
+    assert apply_migrations(conn) == list(range(1, latest + 1))
+    assert apply_migrations(conn) == []
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {
+        "runs",
+        "run_cls",
+        "cls",
+        "verified_runs",
+        "finished_runs",
+        "netrc_tokens",
+        "reported_runs",
+        "run_events",
+        "outbox",
+        "api_tokens",
+        "schema_version",
+    } <= tables
+
+
+async def test_newer_database_refuses_to_open(tmp_path):
+    path = tmp_path / "x.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    apply_migrations(conn)
+    conn.execute("INSERT INTO schema_version (version) VALUES (999)")
+    conn.close()
+    with pytest.raises(SchemaTooNew, match="999"):
+        await Database.open(path)

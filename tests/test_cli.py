@@ -1,0 +1,122 @@
+"""The operator CLI, in-process with click's CliRunner."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+from click.testing import CliRunner
+from cryptography.fernet import Fernet
+from support import T0, change_info, create_run
+
+from cvmigrate.auth import token_digest
+from cvmigrate.cli import main
+from cvmigrate.proto import bigquery as bigquery_pb
+from cvmigrate.proto import migration as migration_pb
+from cvmigrate.store import credentials, reports
+from cvmigrate.store.db import Database
+
+
+def _config(tmp_path, extra: str = "") -> str:
+    path = tmp_path / "cvmigrate.toml"
+    path.write_text(f'[database]\npath = "{tmp_path / "cv.db"}"\n{extra}')
+    return str(path)
+
+
+def _write(tmp_path, fn):
+    async def go():
+        db = await Database.open(tmp_path / "cv.db")
+        try:
+            return await db.write(fn)
+        finally:
+            await db.close()
+
+    return asyncio.run(go())
+
+
+def test_config_check_names_the_bad_key(tmp_path):
+    good = _config(tmp_path)
+    result = CliRunner().invoke(main, ["config", "check", good])
+    assert result.exit_code == 0 and "ok" in result.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[server]\nbind = "nowhere"\n[bigquery]\nbatch_rows = 0\n')
+    result = CliRunner().invoke(main, ["config", "check", str(bad)])
+    assert result.exit_code == 1
+    assert "server.bind" in result.output and "bigquery.batch_rows" in result.output
+
+
+def test_db_upgrade_creates_and_is_idempotent(tmp_path):
+    config = _config(tmp_path)
+    first = CliRunner().invoke(main, ["db", "upgrade", "--config", config])
+    assert first.exit_code == 0, first.output
+    assert "applied 1" in first.output
+    again = CliRunner().invoke(main, ["db", "upgrade", "--config", config])
+    assert "already up to date" in again.output
+
+
+def test_token_create_prints_once_and_stores_only_the_digest(tmp_path):
+    config = _config(tmp_path)
+    result = CliRunner().invoke(main, ["token", "create", "--config", config, "project:chromium"])
+    assert result.exit_code == 0, result.output
+    token = result.stdout.strip()
+    assert token.startswith("cvm_")
+    conn = sqlite3.connect(tmp_path / "cv.db")
+    assert credentials.identity_for_token_digest(conn, token_digest(token)) == "project:chromium"
+    assert token.encode() not in (tmp_path / "cv.db").read_bytes()
+    bad = CliRunner().invoke(main, ["token", "create", "--config", config, "chromium"])
+    assert bad.exit_code != 0 and "IDENTITY" in bad.output
+
+
+def test_runs_list_show_and_divergence(tmp_path):
+    config = _config(tmp_path)
+    run = _write(tmp_path, lambda c: create_run(c, changes=[change_info(5)]))
+    listed = CliRunner().invoke(main, ["runs", "list", "--config", config, "--status", "running"])
+    assert listed.exit_code == 0, listed.output
+    assert run.id in listed.output and "RUNNING" in listed.output
+    assert (
+        CliRunner().invoke(main, ["runs", "list", "--config", config, "--project", "v8"]).stdout
+        == ""
+    )
+
+    shown = CliRunner().invoke(main, ["runs", "show", "--config", config, run.id])
+    assert f"attempt key:   {run.attempt_key}" in shown.output
+    assert "verified:      no" in shown.output
+    assert (
+        CliRunner().invoke(main, ["runs", "show", "--config", config, "chromium/x-1-y"]).exit_code
+        != 0
+    )
+
+    def report(conn):
+        request = migration_pb.ReportRunsRequest(
+            runs=[migration_pb.ReportedRun(attempt=bigquery_pb.Attempt(key="cqdonly00000000"))]
+        )
+        reports.put_reported_runs(conn, "chromium", ["cqdonly00000000"], bytes(request), T0)
+
+    _write(tmp_path, report)
+    diverged = CliRunner().invoke(main, ["runs", "divergence", "--config", config, "chromium"])
+    assert diverged.exit_code == 0, diverged.output
+    assert "only in CQDaemon: 1" in diverged.output and "cqdonly00000000" in diverged.output
+    assert "only in CV:       1" in diverged.output and run.id in diverged.output
+    missing = CliRunner().invoke(main, ["runs", "divergence", "--config", config, "v8"])
+    assert missing.exit_code != 0
+
+
+def test_secret_key_prints_a_usable_key():
+    result = CliRunner().invoke(main, ["secret-key"])
+    key = result.stdout.strip()
+    assert Fernet(key.encode()).decrypt(Fernet(key.encode()).encrypt(b"x")) == b"x"
+
+
+def test_serve_refuses_public_bind_without_tokens(tmp_path):
+    config = _config(tmp_path)
+    result = CliRunner().invoke(main, ["serve", "--config", config, "--bind", "0.0.0.0:0"])
+    assert result.exit_code != 0
+    assert "refusing to listen" in result.output and "token create" in result.output
+
+
+def test_serve_refuses_bad_secret_key(tmp_path):
+    config = _config(tmp_path)
+    result = CliRunner(env={"CVMIGRATE_SECRET_KEY": "short"}).invoke(
+        main, ["serve", "--config", config]
+    )
+    assert result.exit_code != 0 and "CVMIGRATE_SECRET_KEY" in result.output
