@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from conftest_helpers import ctx_for, expect_error
 from support import HOST, change_info, create_run, set_status
 
@@ -10,7 +12,7 @@ from cvmigrate.proto import bigquery as bigquery_pb
 from cvmigrate.proto import migration as migration_pb
 from cvmigrate.rpc.codes import Code
 from cvmigrate.runs.status import Status
-from cvmigrate.store import events, reports
+from cvmigrate.store import events, outbox, reports
 
 
 def _request(
@@ -48,6 +50,22 @@ async def test_report_finished_run_without_run_is_saved_unclaimed(db, deps):
     run_id, _ = await db.read(lambda c: reports.get_finished(c, "00000000000000aa"))
     assert run_id is None
     assert await db.read(lambda c: events.list_events(c)) == []
+    # CQDaemon's report is the attempt's only record: its BigQuery row is queued.
+    (row,) = await db.read(lambda c: outbox.list_rows(c))
+    assert row.dedup_key == "attempt-00000000000000aa"
+    data = json.loads(row.row_json)
+    assert (data["key"], data["luci_project"], data["status"]) == (
+        "00000000000000aa",
+        "chromium",
+        "SUCCESS",
+    )
+
+
+async def test_report_finished_run_repeat_without_run_updates_the_pending_row(db, deps):
+    await report_finished_run(_request("00000000000000aa", changes=1), ctx_for(), deps)
+    await report_finished_run(_request("00000000000000aa", changes=2), ctx_for(), deps)
+    (row,) = await db.read(lambda c: outbox.list_rows(c))
+    assert len(json.loads(row.row_json)["gerrit_changes"]) == 2
 
 
 async def test_report_finished_run_last_write_wins(db, deps):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 
+from cvmigrate.export.rows import enqueue_finished_attempt_row
 from cvmigrate.migration._common import store_errors
 from cvmigrate.migration.deps import Deps
 from cvmigrate.proto import migration as migration_pb
@@ -54,8 +55,13 @@ async def report_finished_run(
     def save(conn: sqlite3.Connection) -> None:
         if reports.upsert_finished(conn, attempt.key, run.id, payload, now):
             log.warning("ReportFinishedRun: attempt %s reported again; overwriting", attempt.key)
+        if found is None:
+            # No CV Run: CQDaemon's report is the attempt's only record (issue: one BigQuery
+            # row per ended attempt, keyed attempt-<key>).
+            enqueue_finished_attempt_row(conn, attempt, now)
+            return
         # Re-read in this transaction: the Run may have ended since the lookup.
-        current = runs_store.get_run(conn, found.id) if found else None
+        current = runs_store.get_run(conn, found.id)
         if current is not None and not current.is_ended:
             events.enqueue_event(conn, current.id, CQD_FINISHED, now)
 

@@ -27,6 +27,7 @@ __all__ = [
     "runs_by_attempt_key",
     "trigger_from_json",
     "trigger_to_json",
+    "update_run",
 ]
 
 _RUN_COLUMNS = (
@@ -168,6 +169,35 @@ def insert_run(
             for position, cl in enumerate(run_cls)
         ],
     )
+
+
+def update_run(
+    conn: sqlite3.Connection, run: Run, now: datetime, *, expected_status: Status | None = None
+) -> bool:
+    """Write back a Run's mutable fields. With `expected_status`, only if the stored status
+    still is that (a compare-and-set); returns whether the row was updated."""
+    condition, params = "", []
+    if expected_status is not None:
+        condition = " AND status = ?"
+        params.append(int(expected_status))
+    cursor = conn.execute(
+        "UPDATE runs SET status = ?, start_time = ?, end_time = ?, submission = ?,"
+        " finalized_by_cqd = ?, delay_cancel_until = ?, end_message = ?, update_time = ?"
+        f" WHERE id = ?{condition}",
+        (
+            int(run.status),
+            to_us(run.start_time) if run.start_time else None,
+            to_us(run.end_time) if run.end_time else None,
+            _submission_to_json(run.submission),
+            int(run.finalized_by_cqd),
+            to_us(run.delay_cancel_until) if run.delay_cancel_until else None,
+            run.end_message,
+            to_us(now),
+            run.id,
+            *params,
+        ),
+    )
+    return cursor.rowcount == 1
 
 
 def get_run(conn: sqlite3.Connection, run_id: str) -> Run | None:
