@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -143,3 +148,80 @@ class ServerProcess:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: Any) -> Iterator[str]:
+    """Serve `app` with Hypercorn on 127.0.0.1 in a thread of its own; yields the base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    # Listening before Hypercorn starts means connections queue at once: no wait needed.
+    sock.listen(64)
+    port = sock.getsockname()[1]
+    config = Config()
+    config.bind = [f"fd://{sock.detach()}"]  # Hypercorn owns (and closes) the socket now
+    config.graceful_timeout = 1.0
+    config.accesslog = None
+    config.errorlog = None
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            loop.run_until_complete(serve(app, config, shutdown_trigger=stop.wait))
+        except BaseException as exc:  # reported by the main thread, not lost in this one
+            failures.append(exc)
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    thread = threading.Thread(target=run, name=f"hypercorn:{port}", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=15)
+        assert not thread.is_alive(), "the test server did not stop"
+        if failures:
+            raise failures[0]
+
+
+class TelemetryCapture:
+    """In-memory span exporter and metric reader installed as this process's global
+    OpenTelemetry providers (globals can be set once per process, so this is shared)."""
+
+    _instance: TelemetryCapture | None = None
+
+    def __init__(self) -> None:
+        from opentelemetry import metrics, trace
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        self.spans = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(self.spans))
+        trace.set_tracer_provider(provider)
+        self.metrics = InMemoryMetricReader()
+        metrics.set_meter_provider(MeterProvider(metric_readers=[self.metrics]))
+
+    @classmethod
+    def install(cls) -> TelemetryCapture:
+        if cls._instance is None:
+            cls._instance = cls()
+        return cls._instance
+
+    def metric_points(self, name: str) -> list[Any]:
+        """Every data point of the metric called `name` collected so far."""
+        data = self.metrics.get_metrics_data()
+        points = []
+        for resource in data.resource_metrics if data else ():
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    if metric.name == name:
+                        points.extend(metric.data.data_points)
+        return points

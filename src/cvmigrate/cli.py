@@ -58,7 +58,9 @@ def main() -> None:
 )
 def serve(config_path: str | None, bind: str | None, port_file: str | None) -> None:
     """Run the service."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from cvmigrate.telemetry import configure_logging
+
+    configure_logging()
     if bind is not None:
         try:
             parse_bind(bind)
@@ -74,7 +76,16 @@ def serve(config_path: str | None, bind: str | None, port_file: str | None) -> N
         asyncio.run(preflight(settings))
     except (UnsafeConfiguration, SecretKeyError, SchemaTooNew, StoreError) as exc:
         raise click.ClickException(str(exc)) from None
-    asyncio.run(_serve(settings, port_file))
+    from cvmigrate.telemetry import configure_telemetry
+
+    try:
+        telemetry = configure_telemetry(settings.telemetry)
+    except ValueError as exc:
+        raise click.ClickException(f"telemetry: {exc}") from None
+    try:
+        asyncio.run(_serve(settings, port_file))
+    finally:
+        telemetry.shutdown()
 
 
 def _listen(bind: str) -> socket.socket:

@@ -7,12 +7,12 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from harness import serve_in_thread
 from rpc_test_service import (
     TEST_MAX_BODY_BYTES,
     TEST_MAX_TIMEOUT_S,
     authenticate,
     build_test_service,
-    serve_in_thread,
 )
 
 from cvmigrate.rpc.server import RpcServer

@@ -9,14 +9,7 @@ what the handler saw (`<protocol> <identity> <deadline ms or none>`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
-import threading
-from collections.abc import Iterator, Mapping
-from typing import Any
-
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
+from collections.abc import Mapping
 
 from cvmigrate.migration import build_service
 from cvmigrate.proto import migration as migration_pb
@@ -106,41 +99,3 @@ async def authenticate(headers: Mapping[str, str], peer_host: str | None) -> tup
         raise RpcError(Code.UNAUTHENTICATED, "bad token")
     identity = f"user:{value.removeprefix('Bearer ')}"
     return identity, identity
-
-
-@contextlib.contextmanager
-def serve_in_thread(app: Any) -> Iterator[str]:
-    """Serve `app` with Hypercorn on 127.0.0.1 in a thread of its own; yields the base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    # Listening before Hypercorn starts means connections queue at once: no wait needed.
-    sock.listen(64)
-    port = sock.getsockname()[1]
-    config = Config()
-    config.bind = [f"fd://{sock.detach()}"]  # Hypercorn owns (and closes) the socket now
-    config.graceful_timeout = 1.0
-    config.accesslog = None
-    config.errorlog = None
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-    failures: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            loop.run_until_complete(serve(app, config, shutdown_trigger=stop.wait))
-        except BaseException as exc:  # reported by the main thread, not lost in this one
-            failures.append(exc)
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    thread = threading.Thread(target=run, name=f"hypercorn:{port}", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(timeout=15)
-        assert not thread.is_alive(), "the test server did not stop"
-        if failures:
-            raise failures[0]

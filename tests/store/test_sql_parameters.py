@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "cvmigrate"
 STORE_FILES = sorted((SRC / "store").glob("*.py"))
 # Names that may be interpolated into SQL text: constant column lists and clause
 # fragments assembled from constant strings with "?" placeholders.
-ALLOWED_NAMES = {"_RUN_COLUMNS", "_COLUMNS", "where"}
+ALLOWED_NAMES = {"_RUN_COLUMNS", "_COLUMNS", "where", "condition"}
 
 
 def _is_placeholder_join(node: ast.expr) -> bool:

@@ -15,6 +15,7 @@ from cvmigrate.rpc.context import CallContext
 from cvmigrate.rpc.errors import RpcError
 from cvmigrate.store import events, reports
 from cvmigrate.store import runs as runs_store
+from cvmigrate.telemetry import current_trace_context
 
 __all__ = ["CQD_FINISHED", "report_finished_run"]
 
@@ -51,6 +52,7 @@ async def report_finished_run(
         ctx.attributes["cv.run_id"] = found.id
     payload = bytes(run)
     now = deps.clock()
+    trace_context = current_trace_context()
 
     def save(conn: sqlite3.Connection) -> None:
         if reports.upsert_finished(conn, attempt.key, run.id, payload, now):
@@ -58,12 +60,12 @@ async def report_finished_run(
         if found is None:
             # No CV Run: CQDaemon's report is the attempt's only record (issue: one BigQuery
             # row per ended attempt, keyed attempt-<key>).
-            enqueue_finished_attempt_row(conn, attempt, now)
+            enqueue_finished_attempt_row(conn, attempt, now, trace_context=trace_context)
             return
         # Re-read in this transaction: the Run may have ended since the lookup.
         current = runs_store.get_run(conn, found.id)
         if current is not None and not current.is_ended:
-            events.enqueue_event(conn, current.id, CQD_FINISHED, now)
+            events.enqueue_event(conn, current.id, CQD_FINISHED, now, trace_context=trace_context)
 
     # CV's handler dropped save errors and answered OK (bug, spec §4.2); we answer UNAVAILABLE.
     with store_errors("saving the finished run"):

@@ -13,6 +13,7 @@ from cvmigrate.rpc.context import CallContext
 from cvmigrate.rpc.errors import RpcError
 from cvmigrate.store import events, reports
 from cvmigrate.store import runs as runs_store
+from cvmigrate.telemetry import current_trace_context
 
 __all__ = ["CQD_VERIFICATION_COMPLETED", "report_verified_run"]
 
@@ -43,7 +44,7 @@ async def report_verified_run(
     run.id = ""
     payload = bytes(request)
     now = deps.clock()
-    trace_context = ctx.attributes.get("trace_context", "")
+    trace_context = current_trace_context()
 
     def save(conn: sqlite3.Connection) -> bool:
         # First write wins: a retry after a lost answer must not change what CV is

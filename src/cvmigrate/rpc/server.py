@@ -20,9 +20,11 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Final
 
+from opentelemetry import propagate, trace
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 
+from cvmigrate import telemetry
 from cvmigrate.rpc.body import BodyTooLarge, gunzip, read_body
 from cvmigrate.rpc.codec import DecodeError, decode_binary, decode_json
 from cvmigrate.rpc.codes import Code
@@ -46,6 +48,19 @@ log = logging.getLogger(__name__)
 
 _PRPC_PREFIX: Final = "/prpc"
 _DEFAULT_MAX_BODY_BYTES: Final = 32 * 1024 * 1024
+# `rpc.system` values (OpenTelemetry RPC conventions; pRPC has none, so its own name).
+_RPC_SYSTEM: Final = {"prpc": "prpc", "twirp": "twirp", "connect": "connect_rpc"}
+# Codes that mean the server failed, not the caller: the span status becomes ERROR.
+_SERVER_FAULTS: Final = frozenset(
+    {
+        Code.UNKNOWN,
+        Code.DEADLINE_EXCEEDED,
+        Code.UNIMPLEMENTED,
+        Code.INTERNAL,
+        Code.UNAVAILABLE,
+        Code.DATA_LOSS,
+    }
+)
 
 
 class RpcServer:
@@ -74,6 +89,11 @@ class RpcServer:
         self._max_body_bytes = max_body_bytes
         self._max_timeout_s = max_timeout_s
         self._authenticate = authenticate
+        self._duration = telemetry.meter().create_histogram(
+            "rpc.server.duration",
+            unit="ms",
+            description="Time to answer an RPC, by method, protocol and gRPC code.",
+        )
         self._prpc = PrpcAdapter()
         self._twirp = TwirpAdapter()
         self._connect = ConnectAdapter()
@@ -113,21 +133,65 @@ class RpcServer:
         return Route(path=path, service=service, name=name, method=method, service_found=found)
 
     async def _serve(self, adapter: Adapter, route: Route, request: Request) -> Response:
+        if route.method is None:  # a routing answer: no RPC took place
+            response, _ = await self._answer(adapter, route, request, {})
+            return response
+        method = route.method
+        attributes: dict[str, Any] = {}
+        started = time.perf_counter()
+        with telemetry.tracer().start_as_current_span(
+            f"{method.service}/{method.name}",
+            context=propagate.extract(request.headers),
+            kind=trace.SpanKind.SERVER,
+            attributes={
+                telemetry.ATTR_RPC_SYSTEM: _RPC_SYSTEM[adapter.name],
+                telemetry.ATTR_RPC_SERVICE: method.service,
+                telemetry.ATTR_RPC_METHOD: method.name,
+            },
+        ) as span:
+            response, code = await self._answer(adapter, route, request, attributes)
+            span.set_attribute(telemetry.ATTR_RPC_GRPC_STATUS_CODE, int(code))
+            for key, value in attributes.items():
+                if key in telemetry.CV_ATTRIBUTES and value:
+                    span.set_attribute(key, value)
+            if code in _SERVER_FAULTS:
+                span.set_status(trace.StatusCode.ERROR, code.name)
+        self._duration.record(
+            (time.perf_counter() - started) * 1000.0,
+            {
+                telemetry.ATTR_RPC_SYSTEM: _RPC_SYSTEM[adapter.name],
+                telemetry.ATTR_RPC_METHOD: method.name,
+                telemetry.ATTR_RPC_GRPC_STATUS_CODE: int(code),
+            },
+        )
+        return response
+
+    async def _answer(
+        self, adapter: Adapter, route: Route, request: Request, attributes: dict[str, Any]
+    ) -> tuple[Response, Code]:
+        """The response and the gRPC code it carries."""
         try:
             prepared = adapter.prepare(request, route)
             if isinstance(prepared, Response):
-                return prepared
-            return await self._call(adapter, prepared, request)
+                return (
+                    prepared,
+                    Code.UNIMPLEMENTED if route.method is None else Code.INVALID_ARGUMENT,
+                )
+            return await self._call(adapter, prepared, request, attributes)
         except RpcError as error:
-            return adapter.failure(error)
+            return adapter.failure(error), error.code
         except ClientDisconnect:
             # Nobody is listening; answer anyway so the ASGI server can finish cleanly.
-            return adapter.failure(RpcError(Code.CANCELLED, "the client disconnected"))
+            return adapter.failure(
+                RpcError(Code.CANCELLED, "the client disconnected")
+            ), Code.CANCELLED
         except Exception:
             log.exception("%s %s: unexpected error", adapter.name, route.path)
-            return adapter.failure(RpcError(Code.INTERNAL, "internal error"))
+            return adapter.failure(RpcError(Code.INTERNAL, "internal error")), Code.INTERNAL
 
-    async def _call(self, adapter: Adapter, call: Call, request: Request) -> Response:
+    async def _call(
+        self, adapter: Adapter, call: Call, request: Request, attributes: dict[str, Any]
+    ) -> tuple[Response, Code]:
         timeout = self._max_timeout_s
         if call.timeout is not None:
             timeout = min(timeout, call.timeout)
@@ -140,6 +204,7 @@ class RpcServer:
             headers=request.headers,
             peer=request.client.host if request.client else None,
             deadline=time.monotonic() + timeout,
+            attributes=attributes,
         )
         deadline = asyncio.timeout(timeout)
         try:
@@ -189,12 +254,22 @@ class RpcServer:
             declared_length=int(declared) if declared and declared.isdigit() else None,
         )
 
-    def _render(self, adapter: Adapter, call: Call, result: Any) -> Response:
+    def _render(self, adapter: Adapter, call: Call, result: Any) -> tuple[Response, Code]:
         try:
-            return adapter.success(call, result)
+            return adapter.success(call, result), Code.OK
         except Exception:
             log.exception("%s %s: could not encode the response", adapter.name, call.method.path)
-            return adapter.failure(RpcError(Code.INTERNAL, "internal error"))
+            return adapter.failure(RpcError(Code.INTERNAL, "internal error")), Code.INTERNAL
+
+
+def _code_of(response: Response) -> Code:
+    """The code a protocol-level answer stands for (pRPC says it; the others imply it)."""
+    header = response.headers.get("x-prpc-grpc-code")
+    if header is not None and header.isdigit() and int(header) in Code._value2member_map_:
+        return Code(int(header))
+    if response.status_code in (404, 405):
+        return Code.UNIMPLEMENTED
+    return Code.INVALID_ARGUMENT
 
 
 def _route_path(scope: Scope) -> str:

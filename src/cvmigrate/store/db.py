@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
+from opentelemetry import trace
 
+from cvmigrate import telemetry
 from cvmigrate.store.migrate import apply_migrations
 
 __all__ = ["Database", "StoreError", "StoreUnavailable"]
@@ -116,7 +118,8 @@ class Database:
         reader = self._readers[self._next_reader % len(self._readers)]
         self._next_reader += 1
         try:
-            return await _run(reader, fn)
+            with _span("read", fn):
+                return await _run(reader, fn)
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(f"database read failed: {exc}") from exc
         except sqlite3.Error as exc:
@@ -131,8 +134,9 @@ class Database:
         if self._closed:
             raise StoreUnavailable("database is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        await self._queue.put((fn, future))
-        return await future
+        with _span("write", fn):
+            await self._queue.put((fn, future))
+            return await future
 
     async def _write_loop(self) -> None:
         while True:
@@ -159,6 +163,25 @@ class Database:
             finally:
                 for _ in batch:
                     self._queue.task_done()
+
+
+def _operation(fn: Callable[..., Any]) -> str:
+    """A name for what `fn` does, e.g. `report_verified_run.save` (never SQL or values)."""
+    name = getattr(fn, "__qualname__", None) or type(fn).__name__
+    return name.replace("<locals>.", "")
+
+
+def _span(kind: str, fn: Callable[..., Any]) -> Any:
+    # One span per store transaction the caller waits for (a write may share its commit
+    # with others: group commit); named by the operation, never by statements or values.
+    return telemetry.tracer().start_as_current_span(
+        f"store.{kind}",
+        kind=trace.SpanKind.CLIENT,
+        attributes={
+            telemetry.ATTR_DB_SYSTEM: "sqlite",
+            telemetry.ATTR_DB_OPERATION: _operation(fn),
+        },
+    )
 
 
 def _translate(exc: Exception) -> Exception:
