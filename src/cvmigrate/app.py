@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -15,6 +16,7 @@ from starlette.routing import Mount, Route
 
 from cvmigrate.auth import DEV_IDENTITY, Acl, Authenticator
 from cvmigrate.config import Settings
+from cvmigrate.gauges import GaugeSampler
 from cvmigrate.migration import build_service, migration_handlers
 from cvmigrate.migration.deps import Deps
 from cvmigrate.rpc.server import RpcServer
@@ -125,10 +127,15 @@ def create_app(
             log.warning(
                 "%s is not set: ReportUsedNetrc will answer FAILED_PRECONDITION", SECRET_KEY_ENV
             )
+        gauges = GaugeSampler(db, clock)
+        gauge_task = asyncio.create_task(gauges.run(), name="cvmigrate-gauges")
         log.info("cvmigrate started (database %s)", settings.database.path)
         try:
             yield
         finally:
+            gauge_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gauge_task
             runtime.deps = None
             runtime.db = None
             await db.close()

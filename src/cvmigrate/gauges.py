@@ -1,0 +1,156 @@
+"""Service gauges for operators, sampled from the store by a background task.
+
+OpenTelemetry observable gauges call back synchronously, so the sampler reads the database
+every `interval` seconds and the callbacks report the last sample:
+- `cv.runs.active` (per project): RUNNING Runs;
+- `cv.report_runs.divergence` (per project, per direction): attempts CQDaemon reported that
+  CV has no RUNNING Run for, and RUNNING Runs CQDaemon did not report;
+- `cv.outbox.rows` (per state: pending, dead) and `cv.outbox.oldest_pending_age` (s);
+- `cv.run_manager.queue_depth`: run-manager events not done yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import sqlite3
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from opentelemetry.metrics import CallbackOptions, Observation
+
+from cvmigrate import telemetry
+from cvmigrate.runs.divergence import divergence
+from cvmigrate.runs.status import Status
+from cvmigrate.store import events, outbox, reports
+from cvmigrate.store import runs as runs_store
+from cvmigrate.store.db import Database, StoreError
+
+__all__ = ["GaugeSampler", "Sample", "take_sample"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Sample:
+    active_runs: dict[str, int]
+    divergence: dict[str, tuple[int, int]]
+    """project → (only in CQDaemon, only in CV)."""
+    outbox_pending: int
+    outbox_dead: int
+    oldest_pending: datetime | None
+    queue_depth: int
+
+
+def take_sample(conn: sqlite3.Connection) -> Sample:
+    """Everything the gauges report, read in one transaction."""
+    running = runs_store.list_runs(conn, statuses=[Status.RUNNING], limit=1_000_000)
+    active: dict[str, int] = {}
+    for run in running:
+        active[run.project] = active.get(run.project, 0) + 1
+    diverged = {}
+    for project in {*active, *reports.reported_projects(conn)}:
+        report = reports.get_reported_attempt_keys(conn, project)
+        if report is None:
+            continue
+        result = divergence(report[0], (run for run in running if run.project == project))
+        diverged[project] = (len(result.only_cqdaemon), len(result.only_cv))
+    status = outbox.outbox_status(conn)
+    return Sample(
+        active_runs=active,
+        divergence=diverged,
+        outbox_pending=status.pending,
+        outbox_dead=status.dead,
+        oldest_pending=status.oldest_pending,
+        queue_depth=events.pending_event_count(conn),
+    )
+
+
+class GaugeSampler:
+    """Samples the store periodically and serves the samples to observable gauges."""
+
+    def __init__(self, db: Database, clock: Callable[[], datetime], *, interval: float = 10.0):
+        self._db = db
+        self._clock = clock
+        self._interval = interval
+        self.sample: Sample | None = None
+        meter = telemetry.meter()
+        meter.create_observable_gauge(
+            "cv.runs.active", [self._active], description="RUNNING Runs per LUCI project."
+        )
+        meter.create_observable_gauge(
+            "cv.report_runs.divergence",
+            [self._divergence],
+            description="Attempts seen by only one of CQDaemon (ReportRuns) and CV.",
+        )
+        meter.create_observable_gauge(
+            "cv.outbox.rows", [self._outbox_rows], description="BigQuery outbox rows by state."
+        )
+        meter.create_observable_gauge(
+            "cv.outbox.oldest_pending_age",
+            [self._oldest_age],
+            unit="s",
+            description="Age of the oldest BigQuery row not sent yet.",
+        )
+        meter.create_observable_gauge(
+            "cv.run_manager.queue_depth",
+            [self._queue_depth],
+            description="Run-manager events waiting to be processed.",
+        )
+
+    async def run_once(self) -> Sample:
+        self.sample = await self._db.read(take_sample)
+        return self.sample
+
+    async def run(self) -> None:
+        """Sample forever (cancel to stop); a failed sample keeps the previous one."""
+        while True:
+            try:
+                await self.run_once()
+            except StoreError as exc:
+                log.warning("gauge sample failed: %s", exc)
+            await asyncio.sleep(self._interval)
+
+    def _active(self, options: CallbackOptions) -> Iterable[Observation]:
+        if self.sample is None:
+            return []
+        return [
+            Observation(count, {telemetry.ATTR_LUCI_PROJECT: project})
+            for project, count in sorted(self.sample.active_runs.items())
+        ]
+
+    def _divergence(self, options: CallbackOptions) -> Iterable[Observation]:
+        if self.sample is None:
+            return []
+        observations = []
+        for project, (only_cqdaemon, only_cv) in sorted(self.sample.divergence.items()):
+            observations.append(
+                Observation(
+                    only_cqdaemon, {telemetry.ATTR_LUCI_PROJECT: project, "cv.side": "cqdaemon"}
+                )
+            )
+            observations.append(
+                Observation(only_cv, {telemetry.ATTR_LUCI_PROJECT: project, "cv.side": "cv"})
+            )
+        return observations
+
+    def _outbox_rows(self, options: CallbackOptions) -> Iterable[Observation]:
+        if self.sample is None:
+            return []
+        return [
+            Observation(self.sample.outbox_pending, {"cv.outbox.state": "pending"}),
+            Observation(self.sample.outbox_dead, {"cv.outbox.state": "dead"}),
+        ]
+
+    def _oldest_age(self, options: CallbackOptions) -> Iterable[Observation]:
+        if self.sample is None:
+            return []
+        oldest = self.sample.oldest_pending
+        age = (self._clock() - oldest).total_seconds() if oldest else 0.0
+        return [Observation(max(age, 0.0))]
+
+    def _queue_depth(self, options: CallbackOptions) -> Iterable[Observation]:
+        if self.sample is None:
+            return []
+        return [Observation(self.sample.queue_depth)]
