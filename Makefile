@@ -6,8 +6,20 @@ STAMP  := $(VENV)/.installed
 JS     := tests/js
 JSSTAMP := $(JS)/node_modules/.installed
 PROTOS := schemas/migration/migration.proto schemas/bigquery/attempt.proto schemas/gerrit/gerrit.proto
+# Local BigQuery emulator (spec/bigquery.md §1): local-bigquery in its own Python 3.13 venv.
+# DuckDB loads extensions from $HOME/.duckdb; they are installed under BQHOME, the HOME the
+# emulator runs with (tests/bq_emulator.py), so the venv is self-contained.
+BQPYTHON ?= python3.13
+BQVENV   := .venv-bqemu
+BQSTAMP  := $(BQVENV)/.installed
+BQHOME   := $(abspath $(BQVENV))/home
+BQPKGS   := local-bigquery==0.3.2 duckdb==1.5.5 duckdb-extension-ducklake==1.5.5 \
+            duckdb-extension-icu==1.5.5 duckdb-extension-spatial==1.5.5 duckdb-extensions==1.5.5
+BQ_PORT    ?= 9050
+BQ_PROJECT ?= local-project
+BQ_DATA    ?= .bigquery-local
 
-.PHONY: all venv serve test lint format proto fake-gerrit clean
+.PHONY: all venv serve test lint format proto fake-gerrit clean bigquery-local bench-exporter
 
 all: venv
 
@@ -27,7 +39,30 @@ $(JSSTAMP): $(JS)/package.json $(JS)/package-lock.json
 serve: $(STAMP)
 	$(BIN)/cvmigrate serve $(ARGS)
 
-test: $(STAMP) $(JSSTAMP)
+# pyenv's python3.13 shim fails unless a 3.13 is selected: pick the newest installed one.
+$(BQSTAMP): Makefile
+	@set -e; py=$(BQPYTHON); \
+	if ! $$py --version >/dev/null 2>&1; then \
+	  PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.13' | tail -n1); \
+	  export PYENV_VERSION; fi; \
+	$$py --version >/dev/null 2>&1 || { echo "need $(BQPYTHON) for the BigQuery emulator"; exit 1; }; \
+	test -x $(BQVENV)/bin/python || $$py -m venv $(BQVENV)
+	$(BQVENV)/bin/python -m pip install --quiet $(BQPKGS)
+	mkdir -p $(BQHOME)
+	HOME=$(BQHOME) $(BQVENV)/bin/python -c "from duckdb_extensions import import_extension as i; \
+	  [i(name) for name in ('ducklake', 'icu', 'spatial')]"
+	touch $@
+
+# The emulator for trying the service by hand (README "Local BigQuery"); Ctrl-C stops it.
+bigquery-local: $(BQSTAMP)
+	HOME=$(BQHOME) exec $(BQVENV)/bin/local-bigquery serve --host 127.0.0.1 --port $(BQ_PORT) \
+	  --grpc-port $$(( $(BQ_PORT) + 10 )) --project $(BQ_PROJECT) --data-dir $(abspath $(BQ_DATA))
+
+# Exporter throughput vs the emulator's raw insert rate (bench/bench_exporter.py).
+bench-exporter: $(STAMP) $(BQSTAMP)
+	$(BIN)/python bench/bench_exporter.py $(ARGS)
+
+test: $(STAMP) $(JSSTAMP) $(BQSTAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -52,4 +87,4 @@ fake-gerrit: $(STAMP)
 	$(BIN)/python -m tests.fakes.gerrit $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(JS)/node_modules .pytest_cache
+	rm -rf $(VENV) $(BQVENV) $(JS)/node_modules .pytest_cache

@@ -93,7 +93,7 @@ def _requests(running_key: str, ended_key: str) -> dict[str, tuple[object, Code]
                 revision="rev-000001-001",
                 comment="hello",
             ),
-            Code.UNIMPLEMENTED,  # validated and authorized; posting lands with the Gerrit client
+            Code.INTERNAL,  # validated and authorized; no Gerrit host is configured
         ),
         "FetchActiveRuns": (migration_pb.FetchActiveRunsRequest(luci_project="chromium"), Code.OK),
         "FetchExcludedCLs": (

@@ -9,6 +9,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 
+import aiohttp
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -16,13 +17,22 @@ from starlette.routing import Mount, Route
 
 from cvmigrate.auth import DEV_IDENTITY, Acl, Authenticator
 from cvmigrate.config import Settings
+from cvmigrate.export.exporter import start_exporter
 from cvmigrate.gauges import GaugeSampler
+from cvmigrate.gerrit.client import EnvCredentials, GerritClient, NetrcLookup
+from cvmigrate.gerrit.errors import GerritCredentialsError
+from cvmigrate.loop_lag import LoopLagProbe
 from cvmigrate.migration import build_service, migration_handlers
 from cvmigrate.migration.deps import Deps
+from cvmigrate.poller.tasks import start_pollers
 from cvmigrate.rpc.server import RpcServer
-from cvmigrate.secretbox import SECRET_KEY_ENV, SecretBox
+from cvmigrate.runs.handler_context import HandlerContext
+from cvmigrate.runs.manager import ManagerSettings, RunManager
+from cvmigrate.runs.submit_queue import DEFAULT_SUBMIT_OPTIONS, SubmitOptions
+from cvmigrate.runs.tree import HttpTreeStatus
+from cvmigrate.secretbox import SECRET_KEY_ENV, SecretBox, SecretKeyError
 from cvmigrate.store import credentials
-from cvmigrate.store.db import Database
+from cvmigrate.store.db import Database, StoreError
 
 __all__ = ["UnsafeConfiguration", "create_app", "preflight"]
 
@@ -56,6 +66,37 @@ async def preflight(settings: Settings, environ: Mapping[str, str] | None = None
             "[[auth.tokens]] to the configuration or run `cvmigrate token create IDENTITY`, "
             "or bind to 127.0.0.1"
         )
+
+
+def _netrc_lookup(db: Database, secret_box: SecretBox | None) -> NetrcLookup:
+    """The netrc token CQDaemon reported for a host (ReportUsedNetrc), decrypted."""
+
+    async def lookup(host: str) -> str | None:
+        if secret_box is None:
+            raise GerritCredentialsError(
+                f"{SECRET_KEY_ENV} is not set: cannot decrypt the netrc token for {host}"
+            )
+        try:
+            ciphertext = await db.read(lambda c: credentials.get_netrc_ciphertext(c, host))
+            return None if ciphertext is None else secret_box.decrypt(ciphertext)
+        except (StoreError, SecretKeyError) as exc:
+            raise GerritCredentialsError(f"netrc token for {host}: {exc}") from None
+
+    return lookup
+
+
+def _submit_options(settings: Settings) -> Callable[[str, str], SubmitOptions]:
+    """(project, config group) → its submit options; defaults for unconfigured groups."""
+    groups = {
+        (project.name, group.name): SubmitOptions(
+            max_burst=group.submit_max_burst,
+            burst_delay_s=group.submit_burst_delay_s,
+            tree_status_url=group.tree_status_url,
+        )
+        for project in settings.projects
+        for group in project.config_groups
+    }
+    return lambda project, group: groups.get((project, group), DEFAULT_SUBMIT_OPTIONS)
 
 
 async def _healthz(request: Request) -> PlainTextResponse:
@@ -112,11 +153,41 @@ def create_app(
         authenticate=authenticator,
     )
 
+    loop_lag = LoopLagProbe.from_env(environ)  # benchmarks only: CVMIGRATE_DEBUG_LOOP_LAG=1
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = await Database.open(settings.database.path)
         runtime.db = db
-        runtime.deps = Deps(db=db, acl=acl, clock=clock, secret_box=secret_box)
+        # One aiohttp session for the process (Gerrit, tree status), closed last.
+        session = aiohttp.ClientSession()
+        gerrit = GerritClient(
+            session,
+            settings.gerrit.hosts,
+            EnvCredentials(environ=environ, netrc_lookup=_netrc_lookup(db, secret_box)),
+            max_retries=settings.gerrit.max_retries,
+            backoff_base=settings.gerrit.retry_base_s,
+            backoff_cap=settings.gerrit.retry_cap_s,
+        )
+        runtime.deps = Deps(db=db, acl=acl, clock=clock, secret_box=secret_box, gerrit=gerrit)
+        manager = RunManager(
+            HandlerContext(
+                db=db,
+                gerrit=gerrit,
+                clock=clock,
+                tree=HttpTreeStatus(session),
+                submit_options=_submit_options(settings),
+            ),
+            ManagerSettings(
+                poll_interval_s=settings.run_manager.poll_interval_s,
+                retry_base_s=settings.run_manager.retry_base_s,
+                retry_cap_s=settings.run_manager.retry_cap_s,
+                concurrency=settings.run_manager.concurrency,
+            ),
+        )
+        manager_task = asyncio.create_task(manager.run_forever(), name="cvmigrate-run-manager")
+        # One Gerrit poller per [[projects]] entry: votes become Runs (none configured: none).
+        pollers = start_pollers(settings.projects, db=db, gerrit_client=gerrit, clock=clock)
         if dev_allowed and not settings.auth.tokens and not await _has_stored_tokens(db):
             log.warning(
                 "NO AUTHENTICATION CONFIGURED: loopback callers without a token act as %s "
@@ -129,19 +200,35 @@ def create_app(
             )
         gauges = GaugeSampler(db, clock)
         gauge_task = asyncio.create_task(gauges.run(), name="cvmigrate-gauges")
+        exporter = start_exporter(db, settings.bigquery, clock=clock)
         log.info("cvmigrate started (database %s)", settings.database.path)
+        if loop_lag is not None:
+            loop_lag.start()
         try:
             yield
         finally:
+            if loop_lag is not None:
+                await loop_lag.stop()
+            await pollers.stop()
+            manager_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await manager_task
+            if exporter is not None:
+                await exporter.stop()
             gauge_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await gauge_task
             runtime.deps = None
             runtime.db = None
+            await session.close()
             await db.close()
             log.info("cvmigrate stopped")
 
     return Starlette(
-        routes=[Route("/healthz", _healthz, methods=["GET"]), Mount("/", app=rpc)],
+        routes=[
+            Route("/healthz", _healthz, methods=["GET"]),
+            *([loop_lag.route()] if loop_lag is not None else []),
+            Mount("/", app=rpc),
+        ],
         lifespan=lifespan,
     )

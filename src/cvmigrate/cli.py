@@ -1,4 +1,4 @@
-"""`cvmigrate serve | config check | db | runs | token | secret-key ...` for operators."""
+"""`cvmigrate serve | config check | db | runs | outbox | bq | token | secret-key ...`."""
 
 from __future__ import annotations
 
@@ -12,39 +12,25 @@ from typing import Any
 
 import click
 
+from cvmigrate.cli_common import config_option as _config_option
+from cvmigrate.cli_common import load_config as _load
+from cvmigrate.cli_common import run_db as _run_db
 from cvmigrate.config import ConfigError, Settings, load_settings, parse_bind
+from cvmigrate.export.commands import bq, outbox
 
 __all__ = ["main"]
 
 log = logging.getLogger("cvmigrate")
 
 
-def _config_option(func: Any) -> Any:
-    return click.option(
-        "--config",
-        "config_path",
-        type=click.Path(dir_okay=False),
-        default=None,
-        envvar="CVMIGRATE_CONFIG",
-        help="TOML configuration file (default: $CVMIGRATE_CONFIG, else built-in defaults).",
-    )(func)
-
-
-def _load(config_path: str | None, **overrides: Any) -> Settings:
-    try:
-        settings = load_settings(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    if overrides:
-        server = settings.server.model_copy(update=overrides)
-        settings = settings.model_copy(update={"server": server})
-    return settings
-
-
 @click.group()
 @click.version_option(package_name="cvmigrate")
 def main() -> None:
     """cvmigrate: CV's side of the migration.Migration API."""
+
+
+main.add_command(outbox)
+main.add_command(bq)
 
 
 @main.command()
@@ -146,24 +132,6 @@ def config_check(path: str) -> None:
         click.echo(str(exc), err=True)
         sys.exit(1)
     click.echo(f"{path}: ok")
-
-
-def _run_db(settings: Settings, fn: Any, *, write: bool = False) -> Any:
-    """Run `fn(conn)` against the configured database (migrating it first)."""
-    from cvmigrate.store.db import Database, StoreError
-    from cvmigrate.store.migrate import SchemaTooNew
-
-    async def go() -> Any:
-        db = await Database.open(settings.database.path)
-        try:
-            return await (db.write(fn) if write else db.read(fn))
-        finally:
-            await db.close()
-
-    try:
-        return asyncio.run(go())
-    except (SchemaTooNew, StoreError) as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 @main.group()

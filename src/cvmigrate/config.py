@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,6 +24,11 @@ __all__ = [
     "DatabaseSettings",
     "GerritHost",
     "GerritSettings",
+    "InCharge",
+    "ProjectAdditionalMode",
+    "ProjectConfigGroup",
+    "ProjectSettings",
+    "RunManagerSettings",
     "ServerSettings",
     "Settings",
     "TelemetrySettings",
@@ -123,6 +129,130 @@ class GerritHost(_Section):
 
 class GerritSettings(_Section):
     hosts: tuple[GerritHost, ...] = Field((), description="Gerrit hosts CV talks to.")
+    max_retries: int = Field(
+        3, ge=0, description="Retries of a Gerrit call after 429, 5xx or a timeout."
+    )
+    retry_base_s: float = Field(
+        0.5, gt=0, description="First retry backoff of a Gerrit call (doubles, full jitter)."
+    )
+    retry_cap_s: float = Field(10.0, gt=0, description="Longest backoff between Gerrit retries.")
+
+
+class RunManagerSettings(_Section):
+    poll_interval_s: float = Field(
+        1.0, gt=0, description="Seconds between looks for due run-manager events."
+    )
+    retry_base_s: float = Field(
+        1.0, gt=0, description="First backoff of a failed run-manager event (doubles, jitter)."
+    )
+    retry_cap_s: float = Field(
+        60.0, gt=0, description="Longest backoff of a failed run-manager event."
+    )
+    concurrency: int = Field(8, gt=0, description="Runs whose events are handled at once.")
+
+
+InCharge = Literal["cv", "cqdaemon"]
+"""Who runs the project's runs (spec §8.1): CV (FetchActiveRuns is CQDaemon's candidate
+list, CV acts in Gerrit) or CQDaemon (CV keeps shadow runs and finalizes them from
+ReportFinishedRun)."""
+
+# The only additional mode the BigQuery `Mode` enum knows (spec §3.2): any other name would
+# make a Run that cannot be exported.
+_ADDITIONAL_MODE_NAMES = ("QUICK_DRY_RUN",)
+_CQ_LABEL = "Commit-Queue"
+
+
+class ProjectAdditionalMode(_Section):
+    """A config group's additional run mode (CV's `cfgpb.Mode`), e.g. QUICK_DRY_RUN."""
+
+    name: str = Field(description="Mode name; QUICK_DRY_RUN is the only one BigQuery knows.")
+    cq_label_value: int = Field(ge=1, le=2, description="The Commit-Queue vote it applies to.")
+    triggering_label: str = Field(
+        min_length=1, description="The extra label voted with the Commit-Queue vote."
+    )
+    triggering_value: int = Field(gt=0, description="The extra label's value that selects it.")
+
+    @pydantic.field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if value not in _ADDITIONAL_MODE_NAMES:
+            raise ValueError(f"must be one of {list(_ADDITIONAL_MODE_NAMES)}")
+        return value
+
+    @pydantic.field_validator("triggering_label")
+    @classmethod
+    def _check_label(cls, value: str) -> str:
+        if value == _CQ_LABEL:
+            raise ValueError(f"must not be {_CQ_LABEL} (the mode is chosen by a second label)")
+        return value
+
+
+class ProjectConfigGroup(_Section):
+    """The CLs of some repos and refs on one Gerrit host, and how to run them."""
+
+    name: str = Field(min_length=1, description="Config group name (BigQuery config_group).")
+    host: str = Field(min_length=1, description="Gerrit host; one of [[gerrit.hosts]].")
+    repos: tuple[str, ...] = Field(min_length=1, description="Gerrit projects (repos) watched.")
+    refs: tuple[str, ...] = Field(
+        min_length=1, description="Regular expressions a change's ref must fully match."
+    )
+    tree_status_url: str = Field("", description="Tree status app checked before submitting.")
+    submit_max_burst: int = Field(
+        0, ge=0, description="Runs submitted per burst_delay (0: no limit)."
+    )
+    submit_burst_delay_s: float = Field(
+        0.0, ge=0, description="Window of submit_max_burst, in seconds."
+    )
+    additional_modes: tuple[ProjectAdditionalMode, ...] = Field(
+        (), description="Modes beyond DRY_RUN and FULL_RUN; first match wins."
+    )
+
+    @pydantic.field_validator("refs")
+    @classmethod
+    def _check_refs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for index, pattern in enumerate(value):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"refs[{index}] {pattern!r} is not a regular expression: {exc}"
+                ) from None
+        return value
+
+    @pydantic.field_validator("repos")
+    @classmethod
+    def _check_repos(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for repo in value:
+            # The poller quotes repos in `project:"<repo>"` queries.
+            if not repo or '"' in repo or repo != repo.strip():
+                raise ValueError(f"{repo!r} is not a Gerrit project name")
+        return value
+
+
+class ProjectSettings(_Section):
+    """One LUCI project whose runs CV creates from Gerrit votes (spec §11.1, §11.3)."""
+
+    name: str = Field(
+        min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$", description="LUCI project name."
+    )
+    in_charge: InCharge = Field(
+        "cqdaemon", description="Who runs the runs: cv or cqdaemon (spec §8.1; CV's default)."
+    )
+    poll_interval_s: float = Field(10.0, gt=0, description="Seconds between Gerrit polls.")
+    config_groups: tuple[ProjectConfigGroup, ...] = Field(
+        min_length=1, description="A change belongs to the first group matching it."
+    )
+
+    @pydantic.field_validator("config_groups")
+    @classmethod
+    def _check_group_names(
+        cls, value: tuple[ProjectConfigGroup, ...]
+    ) -> tuple[ProjectConfigGroup, ...]:
+        names = [group.name for group in value]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"config group names must be unique, repeated: {duplicates}")
+        return value
 
 
 class BigQuerySettings(_Section):
@@ -130,8 +260,27 @@ class BigQuerySettings(_Section):
     project: str = Field("", description="GCP project of the table.")
     dataset: str = Field("raw", description="Dataset of the table.")
     table: str = Field("attempts_cv", description="Table name.")
-    api_endpoint: str = Field("", description="API endpoint override (local emulator).")
+    api_endpoint: str = Field(
+        "", description="API endpoint override (local emulator); anonymous credentials then."
+    )
     batch_rows: int = Field(500, gt=0, le=500, description="Rows per insert request.")
+    # The client's default retry re-sends a failing insert for 600 s (spec/bigquery.md §4);
+    # a short deadline hands the rows back to the outbox, whose backoff survives restarts.
+    retry_deadline_s: float = Field(
+        30.0, gt=0, description="Longest an insert may take, client retries included."
+    )
+    request_timeout_s: float = Field(10.0, gt=0, description="Timeout of each HTTP attempt.")
+    backoff_initial_s: float = Field(
+        1.0, gt=0, description="Wait after a failed insert; doubles per failure, with jitter."
+    )
+    backoff_max_s: float = Field(600.0, gt=0, description="Longest wait between tries of a row.")
+    poll_interval_s: float = Field(1.0, gt=0, description="How often the exporter looks for rows.")
+
+    @pydantic.model_validator(mode="after")
+    def _check_project(self) -> BigQuerySettings:
+        if self.enabled and not self.project:
+            raise ValueError("project is required when enabled")
+        return self
 
 
 class TelemetrySettings(_Section):
@@ -150,10 +299,34 @@ class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     auth: AuthSettings = AuthSettings()
     gerrit: GerritSettings = GerritSettings()
-    # [[projects]] is validated in detail by the poller issue; kept verbatim until then.
-    projects: tuple[dict[str, Any], ...] = ()
+    run_manager: RunManagerSettings = RunManagerSettings()
+    projects: tuple[ProjectSettings, ...] = Field(
+        (), description="LUCI projects whose Gerrit votes become runs (none: poll nothing)."
+    )
     bigquery: BigQuerySettings = BigQuerySettings()
     telemetry: TelemetrySettings = TelemetrySettings()
+
+    @pydantic.field_validator("projects")
+    @classmethod
+    def _check_projects(
+        cls, value: tuple[ProjectSettings, ...], info: pydantic.ValidationInfo
+    ) -> tuple[ProjectSettings, ...]:
+        names = [project.name for project in value]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"project names must be unique, repeated: {duplicates}")
+        gerrit = info.data.get("gerrit")
+        if gerrit is None:  # [gerrit] itself is invalid and already reported
+            return value
+        hosts = sorted(host.host for host in gerrit.hosts)
+        for p, project in enumerate(value):
+            for g, group in enumerate(project.config_groups):
+                if group.host not in hosts:
+                    raise ValueError(
+                        f"projects.{p}.config_groups.{g}.host: {group.host!r} is not one of"
+                        f" [[gerrit.hosts]] (configured: {hosts})"
+                    )
+        return value
 
     @property
     def is_loopback_bind(self) -> bool:

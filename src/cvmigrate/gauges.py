@@ -67,6 +67,48 @@ def take_sample(conn: sqlite3.Connection) -> Sample:
     )
 
 
+_current: GaugeSampler | None = None
+_registered = False
+
+
+def _register_instruments() -> None:
+    global _registered
+    if _registered:
+        return
+    _registered = True
+
+    def delegate(name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
+            sampler = _current
+            return getattr(sampler, name)(options) if sampler is not None else []
+
+        return callback
+
+    meter = telemetry.meter()
+    meter.create_observable_gauge(
+        "cv.runs.active", [delegate("_active")], description="RUNNING Runs per LUCI project."
+    )
+    meter.create_observable_gauge(
+        "cv.report_runs.divergence",
+        [delegate("_divergence")],
+        description="Attempts seen by only one of CQDaemon (ReportRuns) and CV.",
+    )
+    meter.create_observable_gauge(
+        "cv.outbox.rows", [delegate("_outbox_rows")], description="BigQuery outbox rows by state."
+    )
+    meter.create_observable_gauge(
+        "cv.outbox.oldest_pending_age",
+        [delegate("_oldest_age")],
+        unit="s",
+        description="Age of the oldest BigQuery row not sent yet.",
+    )
+    meter.create_observable_gauge(
+        "cv.run_manager.queue_depth",
+        [delegate("_queue_depth")],
+        description="Run-manager events waiting to be processed.",
+    )
+
+
 class GaugeSampler:
     """Samples the store periodically and serves the samples to observable gauges."""
 
@@ -75,29 +117,11 @@ class GaugeSampler:
         self._clock = clock
         self._interval = interval
         self.sample: Sample | None = None
-        meter = telemetry.meter()
-        meter.create_observable_gauge(
-            "cv.runs.active", [self._active], description="RUNNING Runs per LUCI project."
-        )
-        meter.create_observable_gauge(
-            "cv.report_runs.divergence",
-            [self._divergence],
-            description="Attempts seen by only one of CQDaemon (ReportRuns) and CV.",
-        )
-        meter.create_observable_gauge(
-            "cv.outbox.rows", [self._outbox_rows], description="BigQuery outbox rows by state."
-        )
-        meter.create_observable_gauge(
-            "cv.outbox.oldest_pending_age",
-            [self._oldest_age],
-            unit="s",
-            description="Age of the oldest BigQuery row not sent yet.",
-        )
-        meter.create_observable_gauge(
-            "cv.run_manager.queue_depth",
-            [self._queue_depth],
-            description="Run-manager events waiting to be processed.",
-        )
+        _register_instruments()
+        # The gauges report the newest sampler (one per process in production; tests
+        # start several apps in one process, and instruments can be registered only once).
+        global _current
+        _current = self
 
     async def run_once(self) -> Sample:
         self.sample = await self._db.read(take_sample)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
 from conftest_helpers import ctx_for, expect_error
 from support import HOST, T0, Dep, DepKind, change_info, create_run, put_cl, set_status
 
@@ -149,3 +150,32 @@ async def test_fetch_active_runs_errors(db, deps):
     await expect_error(
         Code.PERMISSION_DENIED, fetch_active_runs(REQUEST, ctx_for("user:a@b.c"), deps)
     )
+
+
+async def test_fetch_active_runs_reads_only_the_encoding_it_answers_in(db, deps):
+    dep_id, _ = await db.write(lambda c: put_cl(c, change_info(400)))
+    await db.write(
+        lambda c: create_run(
+            c,
+            changes=[change_info(401), change_info(402)],
+            deps={401: [Dep(cl_id=dep_id, kind=DepKind.SOFT)]},
+        )
+    )
+    encoders = {
+        "pb": encode_binary,
+        "json": lambda response: encode_json(response, JsonStyle.PROTO3),
+        "twirp_json": lambda response: encode_json(response, JsonStyle.TWIRP),
+    }
+    every = await fetch_active_runs(REQUEST, ctx_for(), deps)
+    for encoding, encode in encoders.items():
+        ctx = ctx_for()
+        ctx.response_encoding = encoding
+        one = await fetch_active_runs(REQUEST, ctx, deps)
+        assert encode(one) == encode(every)
+        (run,) = one.active_runs
+        for cl in run.cls:  # the Run's own CLs: only the encoding asked for was read
+            assert [name for name in encoders if getattr(cl, name)] == [encoding]
+        for other, wrong in encoders.items():
+            if other != encoding:
+                with pytest.raises(ValueError, match="asked for"):
+                    wrong(one)

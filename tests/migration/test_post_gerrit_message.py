@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest_helpers import ctx_for, expect_error
-from support import HOST, change_info, create_run, put_cl, set_status
+from support import HOST, change_info, create_run, set_status
 
 from cvmigrate.migration.post_gerrit_message import post_gerrit_message
 from cvmigrate.proto import migration as migration_pb
@@ -90,13 +90,13 @@ async def test_post_gerrit_message_ended_run_is_failed_precondition(db, deps):
     assert err.message == f'Run "{run.id}" is already finished (SUCCEEDED)'
 
 
-async def test_post_gerrit_message_valid_call_is_unimplemented_until_gerrit_lands(db, deps):
+async def test_post_gerrit_message_without_gerrit_client_is_internal(db, deps):
     run = await db.write(lambda c: create_run(c, changes=[change_info(1)]))
-    await db.write(lambda c: put_cl(c, change_info(1)))
-    await expect_error(
-        Code.UNIMPLEMENTED,
+    err = await expect_error(
+        Code.INTERNAL,
         post_gerrit_message(_request(attempt_key=run.attempt_key), ctx_for(), deps),
     )
+    assert err.message.startswith("failed to obtain Gerrit client: ")
 
 
 async def test_post_gerrit_message_other_project_denied(db, deps):

@@ -63,3 +63,30 @@ async def test_report_runs_cross_project_setting_allows_it(db, make_deps):
     request = migration_pb.ReportRunsRequest(runs=[_run("k1", project="v8")])
     await report_runs(request, ctx_for(), make_deps(cross_project=True))
     assert (await db.read(lambda c: reports.get_reported_attempt_keys(c, "v8")))[0] == ["k1"]
+
+
+def _stored_payload(conn, project: str) -> bytes:
+    row = conn.execute("SELECT payload_pb FROM reported_runs WHERE project = ?", (project,))
+    return bytes(row.fetchone()[0])
+
+
+async def test_report_runs_keeps_a_binary_request_as_it_came(db, deps):
+    request = migration_pb.ReportRunsRequest(runs=[_run("k1"), _run("k2")])
+    # As received: the same runs plus a field this version does not know (number 99).
+    as_received = bytes(request) + b"\x98\x06\x01"
+    ctx = ctx_for()
+    ctx.request_message = as_received
+    await report_runs(request, ctx, deps)
+    assert await db.read(lambda c: _stored_payload(c, "chromium")) == as_received
+
+
+async def test_report_runs_of_several_projects_stores_each_projects_runs(db, make_deps):
+    deps = make_deps(cross_project=True)
+    request = migration_pb.ReportRunsRequest(runs=[_run("k1"), _run("k2", project="v8")])
+    ctx = ctx_for()
+    ctx.request_message = bytes(request)
+    await report_runs(request, ctx, deps)
+    for project, key in (("chromium", "k1"), ("v8", "k2")):
+        payload = await db.read(lambda c, project=project: _stored_payload(c, project))
+        stored = migration_pb.ReportRunsRequest.parse(payload)
+        assert [run.attempt.key for run in stored.runs] == [key]

@@ -175,3 +175,37 @@ def test_context_carries_peer_and_headers(serve_app: Callable[..., str], protoco
     code, body = call(url, protocol, {}, headers={"X-Test": "seen"})
     assert code is Code.OK
     assert body == {"event": "127.0.0.1", "extra": "seen"}
+
+
+BINARY_TYPES = {
+    "prpc": "application/prpc; encoding=binary",
+    "twirp": "application/protobuf",
+    "connect": "application/proto",
+}
+
+
+async def _echo_encodings(request: Any, ctx: CallContext) -> Any:
+    raw = "none" if ctx.request_message is None else ctx.request_message.hex()
+    return migration_pb.FetchRunStatusResponse(event=str(ctx.response_encoding), extra=raw)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_context_tells_the_answer_encoding_and_the_binary_request(
+    serve_app: Callable[..., str], protocol: str
+) -> None:
+    url = serve_app(RpcServer(build_service({"FetchRunStatus": _echo_encodings})))
+    code, body = call(url, protocol, {"attemptKey": "k"})
+    assert code is Code.OK
+    assert body["event"] == ("twirp_json" if protocol == "twirp" else "json")
+    assert body["extra"] == "none"  # a JSON request has no binary message to keep
+
+    request = bytes(migration_pb.FetchRunStatusRequest(attempt_key="k"))
+    headers = {"content-type": BINARY_TYPES[protocol], "accept": BINARY_TYPES[protocol]}
+    if protocol == "connect":
+        headers["connect-protocol-version"] = "1"
+    response = httpx.post(
+        url + PATHS[protocol] + "FetchRunStatus", content=request, headers=headers, timeout=20
+    )
+    assert response.status_code == 200, response.text
+    answer = migration_pb.FetchRunStatusResponse.parse(response.content)
+    assert (answer.event, answer.extra) == ("pb", request.hex())

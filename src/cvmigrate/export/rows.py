@@ -3,11 +3,13 @@
 One logical row per ended attempt, keyed for de-duplication:
 - `run-<RunID>` for a Run CV ended (reconciled with CQDaemon's report when there is one);
 - `attempt-<attempt key>` for a ReportFinishedRun that matched no CV Run.
-The key doubles as the BigQuery insertId.
+The key doubles as the BigQuery insertId, and is also stored in the row's `insert_id`
+column (see export/schema.py) so that analysts can tell the two kinds apart.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import sqlite3
 from datetime import datetime
@@ -138,9 +140,19 @@ def _timestamp(value: datetime | None) -> str | None:
     return value.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def attempt_to_row(attempt: bigquery_pb.Attempt) -> dict[str, Any]:
+def _enum_name(enum_type: type[enum.IntEnum], value: int) -> str:
+    # A value this code does not know (CQDaemon may be newer) is kept as its number rather
+    # than failing the transaction that ends the attempt.
+    try:
+        return enum_type(value).name or str(int(value))
+    except ValueError:
+        return str(int(value))
+
+
+def attempt_to_row(attempt: bigquery_pb.Attempt, *, insert_id: str = "") -> dict[str, Any]:
     """The JSON row for `schemas/bigquery/attempts.json`: proto field names, enums by name,
-    timestamps as RFC 3339 strings, every column present."""
+    timestamps as RFC 3339 strings, every column present; `insert_id` is the dedup key
+    (null when not given)."""
     return {
         "key": attempt.key,
         "luci_project": attempt.luci_project,
@@ -156,8 +168,8 @@ def attempt_to_row(attempt: bigquery_pb.Attempt) -> dict[str, Any]:
                 "patchset": gc.patchset,
                 "earliest_equivalent_patchset": gc.earliest_equivalent_patchset,
                 "trigger_time": _timestamp(gc.trigger_time),
-                "mode": bigquery_pb.Mode(gc.mode).name,
-                "submit_status": bigquery_pb.GerritChangeSubmitStatus(gc.submit_status).name,
+                "mode": _enum_name(bigquery_pb.Mode, gc.mode),
+                "submit_status": _enum_name(bigquery_pb.GerritChangeSubmitStatus, gc.submit_status),
             }
             for gc in attempt.gerrit_changes
         ],
@@ -165,15 +177,16 @@ def attempt_to_row(attempt: bigquery_pb.Attempt) -> dict[str, Any]:
             {
                 "id": build.id,
                 "host": build.host,
-                "origin": bigquery_pb.BuildOrigin(build.origin).name,
+                "origin": _enum_name(bigquery_pb.BuildOrigin, build.origin),
                 "critical": build.critical,
             }
             for build in attempt.builds
         ],
-        "status": bigquery_pb.AttemptStatus(attempt.status).name,
-        "substatus": bigquery_pb.AttemptSubstatus(attempt.substatus).name,
+        "status": _enum_name(bigquery_pb.AttemptStatus, attempt.status),
+        "substatus": _enum_name(bigquery_pb.AttemptSubstatus, attempt.substatus),
         "config_group": attempt.config_group,
         "has_custom_requirement": attempt.has_custom_requirement,
+        "insert_id": insert_id or None,
     }
 
 
@@ -184,10 +197,11 @@ def enqueue_run_row(
     run = runs_store.get_run(conn, run_id)
     if run is None:
         raise LookupError(f"Run {run_id} does not exist")
-    row = attempt_to_row(run_attempt(conn, run))
+    dedup_key = run_dedup_key(run_id)
+    row = attempt_to_row(run_attempt(conn, run), insert_id=dedup_key)
     outbox.enqueue_row(
         conn,
-        run_dedup_key(run_id),
+        dedup_key,
         json.dumps(row, sort_keys=True),
         now,
         trace_context=trace_context,
@@ -202,10 +216,11 @@ def enqueue_finished_attempt_row(
     trace_context: str = "",
 ) -> None:
     """Write CQDaemon's finished attempt (no CV Run) to the outbox as it reported it."""
+    dedup_key = attempt_dedup_key(attempt.key)
     outbox.enqueue_row(
         conn,
-        attempt_dedup_key(attempt.key),
-        json.dumps(attempt_to_row(attempt), sort_keys=True),
+        dedup_key,
+        json.dumps(attempt_to_row(attempt, insert_id=dedup_key), sort_keys=True),
         now,
         trace_context=trace_context,
     )

@@ -369,7 +369,8 @@ def _scrub(err: GerritError, secret: Secret) -> GerritError:
     value = secret.reveal()
     if value:
         for fragment in (value, value.partition(" ")[2]):
-            if len(fragment) >= 4 and fragment in err.message:
+            if len(fragment) >= 4:
                 err.message = err.message.replace(fragment, "***")
+                err.detail = err.detail.replace(fragment, "***")
         err.args = (err.message,)
     return err

@@ -61,11 +61,20 @@ class GerritError(Exception):
 
     default_code: Code = Code.INTERNAL
 
-    def __init__(self, message: str, *, code: Code | None = None, http_status: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: Code | None = None,
+        http_status: int | None = None,
+        detail: str = "",
+    ):
         super().__init__(message)
         self.code: Code = self.default_code if code is None else code
         self.http_status = http_status
         self.message = message
+        self.detail = detail
+        """Gerrit's own (trimmed) answer text, for messages shown to users; may be empty."""
 
     def __str__(self) -> str:
         return self.message
@@ -180,7 +189,12 @@ def classify(http_status: int, body: str, *, context: str = "") -> GerritError:
     cls, code = _STATUS_TABLE.get(http_status) or _default_for_status(http_status)
     text = _trim_body(body) or "(empty body)"
     prefix = f"{context}: " if context else ""
-    return cls(f"{prefix}Gerrit HTTP {http_status}: {text}", code=code, http_status=http_status)
+    return cls(
+        f"{prefix}Gerrit HTTP {http_status}: {text}",
+        code=code,
+        http_status=http_status,
+        detail=_trim_body(body),
+    )
 
 
 def from_transport_error(exc: BaseException, *, context: str = "") -> GerritError:

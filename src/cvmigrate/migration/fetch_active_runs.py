@@ -2,6 +2,8 @@
 
 The response is spliced from bytes stored when each Run was created (its frozen RunCLs)
 and when each dependency CL was last fetched (fyi_deps): nothing is re-encoded per call.
+Only the encoding the answer is sent in is read from the store (`CallContext.
+response_encoding`); reading all three cost ~4x the time and memory (bench/, issue 8).
 """
 
 from __future__ import annotations
@@ -75,16 +77,28 @@ class EncodedActiveRun:
         return "{" + ",".join(fields) + "}"
 
 
+_ENCODING_OF_STYLE = {JsonStyle.PROTO3: "json", JsonStyle.TWIRP: "twirp_json"}
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class ActiveRunsResponse:
     """A `migration.FetchActiveRunsResponse` that encodes by splicing (rpc.codec.PreEncoded)."""
 
     active_runs: tuple[EncodedActiveRun, ...]
+    encoding: str | None = None
+    """The one encoding of the Run CLs that was loaded (`pb`, `json`, `twirp_json`); None:
+    all of them. Asking for another one is a bug, not an empty answer."""
+
+    def _require(self, encoding: str) -> None:
+        if self.encoding is not None and self.encoding != encoding:
+            raise ValueError(f"loaded the {self.encoding} encoding, asked for {encoding}")
 
     def to_binary(self) -> bytes:
+        self._require("pb")
         return b"".join(_len_field(2, run.to_binary()) for run in self.active_runs)
 
     def to_json(self, style: JsonStyle) -> bytes:
+        self._require(_ENCODING_OF_STYLE[style])
         runs = ",".join(run.to_json(style) for run in self.active_runs)
         if style is JsonStyle.TWIRP:
             return f'{{"active_runs":[{runs}]}}'.encode()
@@ -95,8 +109,8 @@ class ActiveRunsResponse:
         return migration_pb.FetchActiveRunsResponse.parse(self.to_binary())
 
 
-def _load(conn: sqlite3.Connection, project: str) -> ActiveRunsResponse:
-    rows = runs_store.load_active_runs(conn, project)
+def _load(conn: sqlite3.Connection, project: str, encoding: str | None) -> ActiveRunsResponse:
+    rows = runs_store.load_active_runs(conn, project, encoding=encoding)
     fyi_ids: set[int] = set()
     for row in rows:
         own = {cl.cl_id for cl in row.cls}
@@ -115,7 +129,7 @@ def _load(conn: sqlite3.Connection, project: str) -> ActiveRunsResponse:
                 raise LookupError(f"Run {row.run_id}: dependency CL {dep_id} has no snapshot")
             fyi.append(record.snapshot)
         active.append(EncodedActiveRun(run_id=row.run_id, cls=row.cls, fyi_deps=tuple(fyi)))
-    return ActiveRunsResponse(tuple(active))
+    return ActiveRunsResponse(tuple(active), encoding)
 
 
 async def fetch_active_runs(
@@ -128,7 +142,9 @@ async def fetch_active_runs(
     ctx.attributes["cv.luci_project"] = request.luci_project
     with store_errors("loading active runs"):
         try:
-            return await deps.db.read(lambda c: _load(c, request.luci_project))
+            return await deps.db.read(
+                lambda c: _load(c, request.luci_project, ctx.response_encoding)
+            )
         except LookupError as exc:
             log.error("FetchActiveRuns(%s): %s", request.luci_project, exc)
             raise RpcError(Code.INTERNAL, "inconsistent run data") from exc

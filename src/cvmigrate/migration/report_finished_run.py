@@ -13,6 +13,7 @@ from cvmigrate.proto.google import protobuf as protobuf_pb
 from cvmigrate.rpc.codes import Code
 from cvmigrate.rpc.context import CallContext
 from cvmigrate.rpc.errors import RpcError
+from cvmigrate.runs.event_kinds import CQD_FINISHED
 from cvmigrate.store import events, reports
 from cvmigrate.store import runs as runs_store
 from cvmigrate.telemetry import current_trace_context
@@ -20,9 +21,6 @@ from cvmigrate.telemetry import current_trace_context
 __all__ = ["CQD_FINISHED", "report_finished_run"]
 
 log = logging.getLogger(__name__)
-
-CQD_FINISHED = "cqd_finished"
-"""Run-manager event: finalize the Run from CQDaemon's report (no Gerrit calls)."""
 
 
 async def report_finished_run(

@@ -42,11 +42,18 @@ async def report_runs(
     if not by_project:
         return protobuf_pb.Empty()
     now = deps.clock()
+    # A report of one project (CQDaemon's always is) is the request itself: keep it as it
+    # came. Re-encoding it with betterproto2 cost ~90 µs per run on the single writer
+    # thread, in front of every other durable write (bench/, issue 8).
+    as_received = ctx.request_message if len(by_project) == 1 else None
 
     def save(conn: sqlite3.Connection) -> None:
         for project, runs in by_project.items():
             keys = [run.attempt.key for run in runs if run.attempt and run.attempt.key]
-            payload = bytes(migration_pb.ReportRunsRequest(runs=runs))
+            if as_received is not None:
+                payload = as_received
+            else:
+                payload = bytes(migration_pb.ReportRunsRequest(runs=runs))
             reports.put_reported_runs(conn, project, keys, payload, now)
 
     with store_errors("saving the report"):

@@ -11,14 +11,12 @@ from cvmigrate.proto.google import protobuf as protobuf_pb
 from cvmigrate.rpc.codes import Code
 from cvmigrate.rpc.context import CallContext
 from cvmigrate.rpc.errors import RpcError
+from cvmigrate.runs.event_kinds import CQD_VERIFICATION_COMPLETED
 from cvmigrate.store import events, reports
 from cvmigrate.store import runs as runs_store
 from cvmigrate.telemetry import current_trace_context
 
 __all__ = ["CQD_VERIFICATION_COMPLETED", "report_verified_run"]
-
-CQD_VERIFICATION_COMPLETED = "cqd_verification_completed"
-"""Run-manager event: perform the reported action (submit, dry-run OK, fail)."""
 
 
 async def report_verified_run(

@@ -205,6 +205,7 @@ class RpcServer:
             peer=request.client.host if request.client else None,
             deadline=time.monotonic() + timeout,
             attributes=attributes,
+            response_encoding=_response_encoding(adapter, call),
         )
         deadline = asyncio.timeout(timeout)
         try:
@@ -226,6 +227,7 @@ class RpcServer:
             message = await self._read_message(call, request)
             if call.request_format is Format.BINARY:
                 decoded = decode_binary(method.request_type, message)
+                ctx.request_message = message
             else:
                 decoded = decode_json(method.request_type, message)
         except BodyTooLarge:
@@ -270,6 +272,14 @@ def _code_of(response: Response) -> Code:
     if response.status_code in (404, 405):
         return Code.UNIMPLEMENTED
     return Code.INVALID_ARGUMENT
+
+
+def _response_encoding(adapter: Adapter, call: Call) -> str:
+    """`pb`, `json` or `twirp_json`: what `adapter.success` will write for `call` (Twirp
+    writes its own JSON style, pRPC and Connect proto3 JSON; see the adapters)."""
+    if call.response_format is Format.BINARY:
+        return "pb"
+    return "twirp_json" if adapter.name == "twirp" else "json"
 
 
 def _route_path(scope: Scope) -> str:

@@ -19,6 +19,10 @@ class Submission:
     submitted_cls: tuple[int, ...] = ()
     failed_cls: tuple[int, ...] = ()
     deadline: datetime | None = None
+    attempted_cls: tuple[int, ...] = ()
+    """CLIDs a submit request was (about to be) sent for. One of these that is not in
+    `submitted_cls` may have merged without CV hearing the answer (a crash), so it is
+    re-read from Gerrit before it is submitted again (runs/submit.py)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

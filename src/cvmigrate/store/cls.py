@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from cvmigrate.changelist.encoded import EncodedCL
@@ -16,6 +17,7 @@ __all__ = [
     "get_cl",
     "get_or_create_clid",
     "load_cl_records",
+    "put_cl_deps",
     "put_cl_snapshot",
 ]
 
@@ -93,3 +95,12 @@ def load_cl_records(conn: sqlite3.Connection, cl_ids: Iterable[int]) -> dict[int
         ).fetchall()
         result.update((row[0], _record(row)) for row in rows)
     return result
+
+
+def put_cl_deps(conn: sqlite3.Connection, cl_id: int, deps: Sequence[tuple[int, int]]) -> None:
+    """Replace the deps of the CL's latest snapshot: (CLID, kind: 1 HARD, 2 SOFT) pairs,
+    stored as `[[clid, kind], ...]` sorted by CLID."""
+    value = json.dumps([[int(dep_id), int(kind)] for dep_id, kind in sorted(deps)])
+    updated = conn.execute("UPDATE cls SET deps = ? WHERE id = ?", (value, cl_id)).rowcount
+    if not updated:
+        raise LookupError(f"CL {cl_id} does not exist")

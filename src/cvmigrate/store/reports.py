@@ -11,6 +11,7 @@ from cvmigrate.runs.status import Status
 from cvmigrate.store.timeutil import to_us
 
 __all__ = [
+    "claim_finished",
     "excluded_cl_ids",
     "finished_payloads_for_run",
     "get_finished",
@@ -18,6 +19,7 @@ __all__ = [
     "get_verified",
     "insert_verified_if_absent",
     "put_reported_runs",
+    "reported_projects",
     "upsert_finished",
 ]
 
@@ -65,6 +67,17 @@ def get_finished(conn: sqlite3.Connection, attempt_key: str) -> tuple[str | None
         "SELECT run_id, payload_pb FROM finished_runs WHERE attempt_key = ?", (attempt_key,)
     ).fetchone()
     return (row[0], bytes(row[1])) if row else None
+
+
+def claim_finished(conn: sqlite3.Connection, attempt_key: str, run_id: str, now: datetime) -> bool:
+    """Bind an unclaimed finished attempt (saved before its Run existed) to `run_id`;
+    True if this call claimed it (spec §4.2 history, 7f9e2fc124 and 6b90caab5a)."""
+    cursor = conn.execute(
+        "UPDATE finished_runs SET run_id = ?, update_time = ?"
+        " WHERE attempt_key = ? AND run_id IS NULL",
+        (run_id, to_us(now), attempt_key),
+    )
+    return cursor.rowcount == 1
 
 
 def finished_payloads_for_run(conn: sqlite3.Connection, run_id: str) -> list[bytes]:
@@ -116,3 +129,8 @@ def excluded_cl_ids(conn: sqlite3.Connection, project: str) -> list[int]:
         (project, *(int(s) for s in _EXCLUDING_STATUSES)),
     ).fetchall()
     return [int(row[0]) for row in rows]
+
+
+def reported_projects(conn: sqlite3.Connection) -> list[str]:
+    """Projects CQDaemon has sent a ReportRuns for."""
+    return [row[0] for row in conn.execute("SELECT project FROM reported_runs ORDER BY project")]

@@ -25,8 +25,10 @@ __all__ = [
     "load_run_cls",
     "locate_run",
     "runs_by_attempt_key",
+    "runs_due_for_delayed_cancel",
     "trigger_from_json",
     "trigger_to_json",
+    "unfinished_runs_for_cl",
     "update_run",
 ]
 
@@ -68,6 +70,7 @@ def _submission_to_json(submission: Submission | None) -> str | None:
             "submitted_cls": list(submission.submitted_cls),
             "failed_cls": list(submission.failed_cls),
             "deadline": to_us(submission.deadline) if submission.deadline else None,
+            "attempted_cls": list(submission.attempted_cls),
         }
     )
 
@@ -81,6 +84,7 @@ def _submission_from_json(text: str | None) -> Submission | None:
         submitted_cls=tuple(data["submitted_cls"]),
         failed_cls=tuple(data.get("failed_cls", ())),
         deadline=from_us(data.get("deadline")),
+        attempted_cls=tuple(data.get("attempted_cls", ())),
     )
 
 
@@ -176,14 +180,14 @@ def update_run(
 ) -> bool:
     """Write back a Run's mutable fields. With `expected_status`, only if the stored status
     still is that (a compare-and-set); returns whether the row was updated."""
-    condition, params = "", []
+    where, params = "", []
     if expected_status is not None:
-        condition = " AND status = ?"
+        where = " AND status = ?"
         params.append(int(expected_status))
     cursor = conn.execute(
         "UPDATE runs SET status = ?, start_time = ?, end_time = ?, submission = ?,"
         " finalized_by_cqd = ?, delay_cancel_until = ?, end_message = ?, update_time = ?"
-        f" WHERE id = ?{condition}",
+        f" WHERE id = ?{where}",
         (
             int(run.status),
             to_us(run.start_time) if run.start_time else None,
@@ -270,11 +274,33 @@ def load_run_cls(conn: sqlite3.Connection, run_id: str) -> list[StoredRunCL]:
     ]
 
 
-def load_active_runs(conn: sqlite3.Connection, project: str) -> list[ActiveRunRow]:
+# The stored encodings of a RunCL (EncodedCL field → column), and the query that reads the
+# CLs of a project's RUNNING Runs with all of them or just one.
+_RUN_CL_ENCODINGS = {"pb": "run_cl_pb", "json": "run_cl_json", "twirp_json": "run_cl_twirp_json"}
+_ACTIVE_RUN_CLS_SQL = {
+    encodings: "SELECT c.run_id, c.cl_id, c.dep_ids, "
+    + ", ".join(f"c.{_RUN_CL_ENCODINGS[name]}" for name in encodings)
+    + " FROM run_cls c JOIN runs r ON r.id = c.run_id"
+    " WHERE r.project = ? AND r.status = ? AND r.id > ? AND r.id < ?"
+    " ORDER BY c.run_id, c.position"
+    for encodings in (tuple(_RUN_CL_ENCODINGS), *((name,) for name in _RUN_CL_ENCODINGS))
+}
+
+
+def load_active_runs(
+    conn: sqlite3.Connection, project: str, *, encoding: str | None = None
+) -> list[ActiveRunRow]:
     """Spec §4.7 steps 3–5: RUNNING Runs of `project`, newest first, minus those already
     reported verified or waiting for a delayed cancel, each with its encoded CLs.
     One query for the Runs and one for all their CLs.
+
+    `encoding` (`pb`, `json` or `twirp_json`) reads only that encoding of each CL and
+    leaves the others empty: an answer needs one, and reading all three reads (and
+    decodes, for the JSON text) about 4x the bytes (measured in bench/, issue 8).
     """
+    encodings = tuple(_RUN_CL_ENCODINGS) if encoding is None else (encoding,)
+    if encoding is not None and encoding not in _RUN_CL_ENCODINGS:
+        raise ValueError(f"unknown RunCL encoding {encoding!r}")
     key_range = project_run_id_range(project)
     low, high = key_range.after, key_range.before
     runs = conn.execute(
@@ -290,17 +316,21 @@ def load_active_runs(conn: sqlite3.Connection, project: str) -> list[ActiveRunRo
     cls_by_run: dict[str, list[EncodedCL]] = {run_id: [] for run_id, _ in runs}
     deps_by_run: dict[str, set[int]] = {run_id: set() for run_id, _ in runs}
     rows = conn.execute(
-        "SELECT c.run_id, c.cl_id, c.dep_ids, c.run_cl_pb, c.run_cl_json, c.run_cl_twirp_json"
-        " FROM run_cls c JOIN runs r ON r.id = c.run_id"
-        " WHERE r.project = ? AND r.status = ? AND r.id > ? AND r.id < ?"
-        " ORDER BY c.run_id, c.position",
-        (project, int(Status.RUNNING), low, high),
+        _ACTIVE_RUN_CLS_SQL[encodings], (project, int(Status.RUNNING), low, high)
     ).fetchall()
-    for run_id, cl_id, dep_ids, pb, json_text, twirp_json in rows:
+    for run_id, cl_id, dep_ids, *values in rows:
         bucket = cls_by_run.get(run_id)
         if bucket is None:  # verified or delayed-cancel Run: not returned
             continue
-        bucket.append(EncodedCL(cl_id=cl_id, pb=pb, json=json_text, twirp_json=twirp_json))
+        forms = dict(zip(encodings, values, strict=True))
+        bucket.append(
+            EncodedCL(
+                cl_id=cl_id,
+                pb=forms.get("pb", b""),
+                json=forms.get("json", ""),
+                twirp_json=forms.get("twirp_json", ""),
+            )
+        )
         if dep_ids != "[]":
             deps_by_run[run_id].update(json.loads(dep_ids))
     result = []
@@ -311,3 +341,25 @@ def load_active_runs(conn: sqlite3.Connection, project: str) -> list[ActiveRunRo
         deps = tuple(sorted(deps_by_run[run_id]))
         result.append(ActiveRunRow(run_id=run_id, cls=tuple(encoded), dep_ids=deps))
     return result
+
+
+def unfinished_runs_for_cl(conn: sqlite3.Connection, project: str, cl_id: int) -> list[Run]:
+    """`project`'s Runs that include the CL and have not ended (any non-ended status:
+    CV's "incomplete Runs" of a CL, spec §3.1), oldest first."""
+    rows = conn.execute(
+        f"SELECT {_RUN_COLUMNS} FROM runs"
+        " WHERE id IN (SELECT run_id FROM run_cls WHERE cl_id = ?)"
+        " AND project = ? AND status < ? ORDER BY id DESC",
+        (cl_id, project, int(Status.ENDED_MASK)),
+    ).fetchall()
+    return [_run_from_row(row) for row in rows]
+
+
+def runs_due_for_delayed_cancel(conn: sqlite3.Connection, project: str, now: datetime) -> list[Run]:
+    """`project`'s unended Runs whose delayed cancel (spec §5.6) is due at `now`."""
+    rows = conn.execute(
+        f"SELECT {_RUN_COLUMNS} FROM runs WHERE project = ? AND status < ?"
+        " AND delay_cancel_until IS NOT NULL AND delay_cancel_until <= ? ORDER BY id",
+        (project, int(Status.ENDED_MASK), to_us(now)),
+    ).fetchall()
+    return [_run_from_row(row) for row in rows]

@@ -32,7 +32,7 @@ from .entities import (
     Vote,
 )
 from .seed import seed_demo
-from .server import FakeGerrit, RecordedRequest
+from .server import FakeGerrit, RecordedRequest, SubmitHold
 from .state import GerritState
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "PatchSet",
     "Permissions",
     "RecordedRequest",
+    "SubmitHold",
     "Vote",
     "fake_gerrit",
     "seed_demo",

@@ -19,7 +19,7 @@ from .entities import HttpError
 from .query import compile_query
 from .state import GerritState
 
-__all__ = ["FakeGerrit", "RecordedRequest"]
+__all__ = ["FakeGerrit", "RecordedRequest", "SubmitHold"]
 
 XSSI_PREFIX = ")]}'\n"
 _CALLER = web.RequestKey("caller", object)  # account id, or None when anonymous
@@ -75,6 +75,16 @@ class _Faults:
         return None
 
 
+@dataclass
+class SubmitHold:
+    """A submit that waits in the fake: `reached` is set when the request arrives (after
+    Gerrit's checks), and the change merges only once the test sets `released`."""
+
+    number: int
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 _STATUS_TEXT = {
     429: "Exceeded rate limit of 100 REST API requests/minute",
     500: "Internal server error",
@@ -98,6 +108,7 @@ class FakeGerrit(GerritState):
         self.requests: list[RecordedRequest] = []
         self.server_errors: list[Exception] = []
         self._faults = _Faults()
+        self._holds: dict[int, SubmitHold] = {}
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -161,6 +172,13 @@ class FakeGerrit(GerritState):
     def error_after_merge_next(self, n: int = 1) -> None:
         """The next `n` successful submits merge the change, then answer 500."""
         self._faults.error_after_merge += n
+
+    def hold_next_submit(self, number: int) -> SubmitHold:
+        """Make the next submit of change `number` wait until the test releases it (e.g. to
+        kill the client while its request is in flight, deterministically)."""
+        hold = SubmitHold(number)
+        self._holds[number] = hold
+        return hold
 
     def clear_faults(self) -> None:
         self._faults = _Faults()
@@ -357,6 +375,18 @@ class FakeGerrit(GerritState):
     async def _submit(self, request: web.Request) -> web.Response:
         change = self.resolve_change(request.match_info["cid"], self._caller(request))
         patchset = self.resolve_revision(change, request.match_info.get("rev", "current"))
+        hold = self._holds.pop(change.number, None)
+        if hold is not None:
+            hold.reached.set()
+            waiters = [
+                asyncio.ensure_future(hold.released.wait()),
+                asyncio.ensure_future(self._closing.wait()),
+            ]
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
         actions.submit(self, change, patchset, self._caller(request))
         if self._faults.error_after_merge > 0:
             self._faults.error_after_merge -= 1

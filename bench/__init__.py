@@ -1,0 +1,1 @@
+"""Benchmarks of cvmigrate under the CQDaemon load, side by side with their limits."""

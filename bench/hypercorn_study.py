@@ -1,0 +1,115 @@
+"""`python -m bench --scenario hypercorn`: hypercorn's options for cvmigrate, side by side.
+
+Variants: `cvmigrate serve` (one process, asyncio: what production runs today) and
+cvmigrate's app through `python -m bench.serve` with each (event loop, workers) pair of
+the scenario. Every variant serves the same seeded store; each trial runs the CQDaemon mix
+(closed loop), a ReportVerifiedRun burst (durable writes: with several workers each
+process has its own SQLite writer, so commits contend for the file lock instead of being
+grouped) and a FetchRunStatus burst, variant after variant, `trials` times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from bench.client import open_session
+from bench.cqdaemon import Daemon, DaemonStats
+from bench.load import burst
+from bench.run import Bench, log
+from bench.scenario import Scenario
+from bench.servers import start_app, start_cvmigrate
+from bench.stats import CpuWindow, median, summarize
+
+__all__ = ["run_hypercorn_study"]
+
+_BASELINE = "serve (asyncio x1)"
+
+
+def run_hypercorn_study(scenario: Scenario, protocol: str, workdir: Path) -> dict[str, Any]:
+    """Start every variant, run the interleaved trials, return the results."""
+    import dataclasses
+
+    bench = Bench(dataclasses.replace(scenario, protocol=protocol), workdir)
+    bench.prepare()
+    labels = [_BASELINE, *(label for label, _, _ in scenario.hypercorn_variants)]
+    try:
+        bench.servers[_BASELINE] = start_cvmigrate("serve", workdir, bench.config_path)
+        for index, (label, loop, workers) in enumerate(scenario.hypercorn_variants):
+            bench.servers[label] = start_app(
+                f"variant{index}",
+                workdir,
+                "cvmigrate",
+                loop=loop,
+                workers=workers,
+                env={"CVMIGRATE_CONFIG": str(bench.config_path)},
+            )
+        for index, label in enumerate(labels):
+            stats = bench.daemon_stats[label] = DaemonStats()
+            bench.daemons[label] = [
+                Daemon(
+                    project, bench.pb, _slice(pool, index, len(labels)), bench.dataset.host, stats
+                )
+                for project, pool in bench.dataset.pools.items()
+            ]
+        trials = asyncio.run(_trials(bench, labels))
+    finally:
+        bench.stop_servers()
+    bench.daemon_summary()
+    summary = {}
+    for label in labels:
+        row = {
+            name: median([t[name]["rpc_per_s"] for t in trials[label]])
+            for name in ("mix", "ReportVerifiedRun", "FetchRunStatus")
+        }
+        row["mix_server_cpu_util"] = median([t["mix"]["server_cpu_util"] for t in trials[label]])
+        row["mix_p99_ms"] = median([t["mix"]["all"]["p99_ms"] for t in trials[label]])
+        summary[label] = row
+    base = summary[_BASELINE]
+    for row in summary.values():
+        row["vs_serve"] = {
+            name: round(row[name] / base[name], 3)
+            for name in ("mix", "ReportVerifiedRun", "FetchRunStatus")
+        }
+    bench.results["hypercorn"] = {"trials": trials, "summary": summary}
+    return bench.results
+
+
+def _slice(pool: list[Any], index: int, parts: int) -> list[Any]:
+    size = len(pool) // parts
+    return pool[index * size : (index + 1) * size]
+
+
+async def _trials(bench: Bench, labels: list[str]) -> dict[str, list[dict[str, Any]]]:
+    scenario = bench.scenario
+    trials: dict[str, list[dict[str, Any]]] = {label: [] for label in labels}
+    async with open_session(64) as session:
+        for trial in range(scenario.trials):
+            for label in labels:
+                server = bench.servers[label]
+                result = {"mix": await bench._mix(label, session)}
+                client = bench.client(session, label)
+                for method in ("ReportVerifiedRun", "FetchRunStatus"):
+                    if method == "FetchRunStatus":
+                        request = bench.fetch_status_request
+                    else:
+                        request = bench.verified_requests(scenario.burst_count)
+                    cpu = CpuWindow([server])
+                    with cpu.measure():
+                        recorder = await burst(
+                            client,
+                            method,
+                            request,
+                            count=scenario.burst_count,
+                            concurrency=scenario.burst_concurrency,
+                            seconds=scenario.burst_s,
+                        )
+                    result[method] = summarize(recorder, cpu)
+                trials[label].append(result)
+                log(
+                    f"trial {trial + 1} {label}: mix {result['mix']['rpc_per_s']} rpc/s, "
+                    f"RVR {result['ReportVerifiedRun']['rpc_per_s']}/s, "
+                    f"FRS {result['FetchRunStatus']['rpc_per_s']}/s"
+                )
+    return trials

@@ -1,0 +1,86 @@
+"""Benchmark scenarios: how much to seed and how long each phase runs (all bounded)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from bench.seed import SeedPlan
+
+__all__ = ["SCENARIOS", "Scenario"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Scenario:
+    """One benchmark run. Every comparison is interleaved, `trials` times."""
+
+    name: str
+    plan: SeedPlan
+    protocol: str = "prpc"
+    trials: int = 3
+    mix_s: float = 5.0
+    """Length of one closed-loop CQDaemon trial."""
+    open_fractions: tuple[float, ...] = (0.25, 0.5, 0.75, 0.9)
+    """Offered loads of the open-loop sweep, as fractions of the measured maximum."""
+    open_s: float = 4.0
+    burst_count: int = 700
+    burst_concurrency: int = 8
+    burst_s: float = 6.0
+    peer_far_count: int = 60
+    peer_rvr_count: int = 300
+    linear_repeats: int = 5
+    stall_s: float = 6.0
+    startup_repeats: int = 3
+    codec_repeats: int = 30
+    hypercorn_variants: tuple[tuple[str, str, int], ...] = ()
+    """(label, loop, workers) for the hypercorn study; empty: not run."""
+
+    @property
+    def max_iterations(self) -> int:
+        """Upper bound on CQDaemon iterations in one trial (the time bound is `mix_s`)."""
+        return 20_000
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "default": Scenario(name="default", plan=SeedPlan()),
+    "quick": Scenario(
+        name="quick",
+        plan=SeedPlan(
+            mix_projects=4,
+            mix_runs=20,
+            far_sizes=(10, 100),
+            burst_runs=1200,
+            total_runs=2500,
+        ),
+        trials=1,
+        mix_s=2.0,
+        open_fractions=(0.5,),
+        open_s=2.0,
+        burst_count=200,
+        burst_s=3.0,
+        peer_far_count=10,
+        peer_rvr_count=100,
+        linear_repeats=2,
+        stall_s=2.0,
+        startup_repeats=1,
+        codec_repeats=5,
+    ),
+    "hypercorn": Scenario(
+        name="hypercorn",
+        plan=SeedPlan(
+            mix_projects=8,
+            mix_runs=50,
+            far_sizes=(100,),
+            burst_runs=5000,
+            total_runs=10_000,
+        ),
+        trials=2,
+        mix_s=5.0,
+        burst_count=400,
+        hypercorn_variants=(
+            ("asyncio x1", "asyncio", 0),
+            ("uvloop x1", "uvloop", 0),
+            ("asyncio x2", "asyncio", 2),
+            ("uvloop x2", "uvloop", 2),
+        ),
+    ),
+}

@@ -1,0 +1,160 @@
+"""`cqd_verification_completed`: CQDaemon verified a Run; decide CV's final action (§5).
+
+Guards (§5.1): an ended Run consumes the event; WAITING_FOR_SUBMISSION or SUBMITTING keep it
+for later; any other status than RUNNING, or a missing VerifiedCQDRun, is an error (retried).
+
+Decisions (§5.2–§5.4), each committed with the event consumed in one transaction, then
+acted on by the event it queues:
+- ACTION_SUBMIT on a full run → WAITING_FOR_SUBMISSION and a `submit` event;
+- ACTION_DRY_RUN_OK on a dry or quick dry run → cancel triggers with CV's exact text, then
+  SUCCEEDED; ACTION_FAIL → cancel triggers with `final_message`, then FAILED.
+
+Where CV crashed or did something harmful, the Run ends FAILED with an explanatory
+`end_message` and nothing is done in Gerrit (the votes stay, so the owner sees the CL was
+not handled): ACTION_DRY_RUN_OK on a full run (CV panicked), ACTION_UNSPECIFIED or an
+unknown action (CV retried the event forever), and ACTION_SUBMIT on a dry run (CV would have
+submitted CLs whose owner asked only for a dry run).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from datetime import timedelta
+from typing import Final
+
+from cvmigrate.proto import migration as migration_pb
+from cvmigrate.runs import event_kinds
+from cvmigrate.runs.cancel_and_end import queue_cancel_and_end
+from cvmigrate.runs.end import end_run
+from cvmigrate.runs.handler_context import (
+    Committed,
+    Done,
+    HandlerContext,
+    Later,
+    Outcome,
+    RetryLater,
+)
+from cvmigrate.runs.mode import Mode
+from cvmigrate.runs.model import Run
+from cvmigrate.runs.status import Status
+from cvmigrate.store import events, reports
+from cvmigrate.store import runs as runs_store
+from cvmigrate.store.events import RunEvent
+
+__all__ = [
+    "CancelAndEnd",
+    "Decision",
+    "EndWithoutAction",
+    "StartSubmission",
+    "decide_verification",
+    "handle_verification_completed",
+]
+
+Action = migration_pb.ReportVerifiedRunRequestAction
+
+DRY_RUN_PASSED: Final = "Dry run: This CL passed the CQ dry run."
+QUICK_DRY_RUN_PASSED: Final = "Quick dry run: This CL passed the CQ dry run."
+KEEP_FOR_LATER: Final = timedelta(minutes=1)
+"""How long a verification event waits while a submission is underway (§5.1)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StartSubmission:
+    """Move to WAITING_FOR_SUBMISSION and queue the submission."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CancelAndEnd:
+    """Cancel the triggers of every Run CL with `message`, then end with `status`."""
+
+    message: str
+    status: Status
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EndWithoutAction:
+    """End the Run with `status` and `end_message`; nothing is done in Gerrit."""
+
+    status: Status
+    end_message: str
+
+
+Decision = StartSubmission | CancelAndEnd | EndWithoutAction
+
+
+def decide_verification(mode: str, action: int, final_message: str) -> Decision:
+    """What CV does for a RUNNING Run in `mode` that CQDaemon verified with `action`."""
+    if action == Action.SUBMIT:
+        if mode == Mode.FULL_RUN:
+            return StartSubmission()
+        return EndWithoutAction(
+            Status.FAILED,
+            f"CQDaemon reported ACTION_SUBMIT for a {mode} Run; CV does not submit CLs whose "
+            "owner asked only for a dry run.",
+        )
+    if action == Action.DRY_RUN_OK:
+        if mode == Mode.DRY_RUN:
+            return CancelAndEnd(DRY_RUN_PASSED, Status.SUCCEEDED)
+        if mode == Mode.QUICK_DRY_RUN:
+            return CancelAndEnd(QUICK_DRY_RUN_PASSED, Status.SUCCEEDED)
+        return EndWithoutAction(
+            Status.FAILED,
+            f"CQDaemon reported ACTION_DRY_RUN_OK for a {mode} Run; a full run must be "
+            "submitted or failed, so CV ended it without acting in Gerrit.",
+        )
+    if action == Action.FAIL:
+        return CancelAndEnd(final_message, Status.FAILED)
+    name = "ACTION_UNSPECIFIED" if action == Action.UNSPECIFIED else f"unknown action {action}"
+    return EndWithoutAction(
+        Status.FAILED,
+        f"CQDaemon reported {name}; CV ended the Run without acting in Gerrit.",
+    )
+
+
+async def handle_verification_completed(ctx: HandlerContext, run: Run, event: RunEvent) -> Outcome:
+    """Guards, then decide and commit (module docstring)."""
+    now = ctx.clock()
+    if run.is_ended:
+        return Done(f"Run already {run.status.name}")
+    if run.status in (Status.WAITING_FOR_SUBMISSION, Status.SUBMITTING):
+        return Later(now + KEEP_FOR_LATER, "submission underway")
+    if run.status is not Status.RUNNING:
+        raise RetryLater(f"expected RUNNING status, got {run.status.name}")
+    payload = await ctx.db.read(lambda conn: reports.get_verified(conn, run.id))
+    if payload is None:
+        raise RetryLater("VerifiedCQDRun does not exist")
+    request = migration_pb.ReportVerifiedRunRequest.parse(payload)
+    decision = decide_verification(run.mode, int(request.action), request.final_message)
+
+    def commit(conn: sqlite3.Connection) -> bool:
+        current = runs_store.get_run(conn, run.id)
+        if current is None or current.status is not Status.RUNNING:
+            return False  # changed since it was read: decide again
+        if isinstance(decision, StartSubmission):
+            waiting = dataclasses.replace(current, status=Status.WAITING_FOR_SUBMISSION)
+            runs_store.update_run(conn, waiting, now, expected_status=Status.RUNNING)
+            events.enqueue_event(
+                conn, run.id, event_kinds.SUBMIT, now, trace_context=event.trace_context
+            )
+        elif isinstance(decision, CancelAndEnd):
+            messages = dict.fromkeys(current.cl_ids, decision.message)
+            end_message = decision.message if decision.status is Status.FAILED else ""
+            queue_cancel_and_end(
+                conn, current.id, messages, decision.status, end_message, event, now
+            )
+        else:
+            end_run(
+                conn,
+                current,
+                decision.status,
+                now,
+                end_message=decision.end_message,
+                trace_context=event.trace_context,
+            )
+        events.mark_event_done(conn, event.id, now)
+        return True
+
+    if not await ctx.db.write(commit):
+        return Later(now, "Run changed while deciding")
+    return Committed()
