@@ -235,3 +235,111 @@ def test_otlp_http_export_to_loopback_receiver(server_factory):
         receiver.shutdown()
         receiver.server_close()
     assert httpx.get(f"{server.base_url}/healthz").status_code == 200
+
+
+GERRIT_TOKEN = "cvm-gerrit-telemetry-secret"
+
+
+async def test_post_gerrit_message_trace_reaches_gerrit_and_run_manager_links_back(
+    capture, tmp_path, monkeypatch
+):
+    from fake_runs import store_run
+    from fakes.gerrit import FakeGerrit
+
+    monkeypatch.setenv("GERRIT_TOKEN", GERRIT_TOKEN)
+    async with FakeGerrit() as fake:
+        fake.add_account(1000, username="cv", label_as={"Commit-Queue"}, submit=True)
+        fake.add_account(1001)
+        fake.allow_bearer(GERRIT_TOKEN, 1000)
+        number = fake.add_change(owner=1001).number
+        fake.vote(number, "Commit-Queue", 1001, 1)
+        db_path = tmp_path / "cv.db"
+        db = await Database.open(db_path)
+        try:
+            run = await db.write(lambda conn: store_run(conn, fake, [number]))
+        finally:
+            await db.close()
+        config = tmp_path / "cv.toml"
+        config.write_text(
+            f'[database]\npath = "{db_path}"\n'
+            f'[[auth.tokens]]\nidentity = "project:chromium"\nsha256 = "{token_digest(TOKEN)}"\n'
+            "[gerrit]\nmax_retries = 0\n"
+            f'[[gerrit.hosts]]\nhost = "{fake.host}"\nbase_url = "{fake.base_url}"\n'
+            'auth = "bearer"\ntoken_env = "GERRIT_TOKEN"\n'
+            "[run_manager]\npoll_interval_s = 0.05\n"
+        )
+        capture.spans.clear()
+        app = create_app(load_settings(config, environ={}))
+        revision = fake.change(number).current.revision
+        post = migration_pb.PostGerritMessageRequest(
+            project="chromium",
+            attempt_key=run.attempt_key,
+            host=fake.host,
+            change=number,
+            revision=revision,
+            comment="CQ is trying the patch.",
+        )
+        verify = migration_pb.ReportVerifiedRunRequest(
+            run=migration_pb.ReportedRun(id=run.id),
+            action=migration_pb.ReportVerifiedRunRequestAction.DRY_RUN_OK,
+        )
+        with serve_in_thread(app) as url:
+            headers = {"traceparent": f"00-{TRACE_ID}-{PARENT_SPAN}-01"}
+            reply = await asyncio.to_thread(
+                call, url, "PostGerritMessage", post, token=TOKEN, headers=headers
+            )
+            assert reply.code is Code.OK, reply
+            reply = await asyncio.to_thread(call, url, "ReportVerifiedRun", verify, token=TOKEN)
+            assert reply.code is Code.OK, reply
+
+            def manager_spans():
+                return [
+                    s
+                    for s in capture.spans.get_finished_spans()
+                    if s.name == "run_manager.cancel_triggers"
+                ]
+
+            await asyncio.to_thread(wait_for, manager_spans)
+
+    spans = capture.spans.get_finished_spans()
+    by_id = {s.context.span_id: s for s in spans}
+    (post_span,) = [s for s in spans if s.name == "migration.Migration/PostGerritMessage"]
+    assert format(post_span.context.trace_id, "032x") == TRACE_ID
+    post_children = [s for s in spans if s.parent and s.parent.span_id == post_span.context.span_id]
+    names = [s.name for s in post_children]
+    assert "store.read" in names and "gerrit.set_review" in names, names
+    (review_span,) = [s for s in post_children if s.name == "gerrit.set_review"]
+    assert review_span.kind is trace.SpanKind.CLIENT
+    assert review_span.attributes["http.response.status_code"] == 200
+    assert review_span.attributes["server.address"] == fake.host
+    # Gerrit received the trace context of the very request span.
+    (review_request,) = [
+        r for r in fake.requests_matching("POST", "/review") if "trying" in str(r.json)
+    ]
+    assert review_request.headers["traceparent"] == (
+        f"00-{TRACE_ID}-{review_span.context.span_id:016x}-01"
+    )
+
+    # The run manager's actions are linked to the ReportVerifiedRun that caused them: the
+    # verification decides (cancel triggers), the follow-up action talks to Gerrit.
+    (verify_span,) = [s for s in spans if s.name == "migration.Migration/ReportVerifiedRun"]
+    for name in ("run_manager.cqd_verification_completed", "run_manager.cancel_triggers"):
+        (action,) = [s for s in spans if s.name == name]
+        assert [link.context.span_id for link in action.links] == [verify_span.context.span_id]
+        assert action.attributes["cv.run_id"] == run.id
+    descendants = set()
+    for span in spans:
+        parent = span.parent
+        while parent is not None and parent.span_id in by_id:
+            if parent.span_id == action.context.span_id:
+                descendants.add(span.name)
+                break
+            parent = by_id[parent.span_id].parent
+    assert {"gerrit.get_change", "gerrit.set_review", "store.write"} <= descendants, descendants
+
+    durations = capture.metric_points("gerrit.client.duration")
+    assert {"gerrit.operation": "set_review", "http.response.status_code": 200} in [
+        dict(p.attributes) for p in durations
+    ]
+    values = _all_attribute_values(spans)
+    assert not any(GERRIT_TOKEN in v or TOKEN in v for v in values)

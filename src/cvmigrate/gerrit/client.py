@@ -30,16 +30,20 @@ non-idempotent calls, which are retried too:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final, TypeVar
 from urllib.parse import quote
 
 import aiohttp
+from opentelemetry import propagate, trace
 
+from cvmigrate import telemetry
 from cvmigrate.config import GerritHost
 from cvmigrate.proto import gerrit
 
@@ -290,7 +294,9 @@ class GerritClient:
         retry = 0
         while True:
             try:
-                return await self._attempt(host, http_method, path, params, json_body, time_limit)
+                return await self._attempt(
+                    method_name, host, http_method, path, params, json_body, time_limit
+                )
             except GerritError as err:
                 if not is_transient(err) or retry >= self._max_retries:
                     raise
@@ -308,6 +314,7 @@ class GerritClient:
 
     async def _attempt(
         self,
+        method_name: str,
         host: GerritHost,
         http_method: str,
         path: str,
@@ -326,22 +333,44 @@ class GerritClient:
         if json_body is not None:
             data = json.dumps(json_body, separators=(",", ":")).encode("utf-8")
             headers["Content-Type"] = JSON_CONTENT_TYPE
-        if secret:
-            headers["Authorization"] = secret.reveal()
-        try:
-            async with self._session.request(
-                http_method,
-                url,
-                params=list(params),
-                data=data,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=time_limit),
-                allow_redirects=False,
-            ) as response:
-                body = (await response.read()).decode("utf-8", errors="replace")
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise _scrub(from_transport_error(exc, context=context), secret) from exc
+        status = 0
+        started = time.perf_counter()
+        with telemetry.tracer().start_as_current_span(
+            f"gerrit.{method_name}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={
+                telemetry.ATTR_HTTP_METHOD: http_method,
+                telemetry.ATTR_SERVER_ADDRESS: host.host,
+                _ATTR_OPERATION: method_name,
+            },
+        ) as span:
+            # W3C trace context travels to Gerrit (after our span started, so it is the parent).
+            propagate.inject(headers)
+            if secret:
+                headers["Authorization"] = secret.reveal()
+            try:
+                async with self._session.request(
+                    http_method,
+                    url,
+                    params=list(params),
+                    data=data,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=time_limit),
+                    allow_redirects=False,
+                ) as response:
+                    body = (await response.read()).decode("utf-8", errors="replace")
+                    status = response.status
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
+                raise _scrub(from_transport_error(exc, context=context), secret) from exc
+            finally:
+                _request_duration().record(
+                    (time.perf_counter() - started) * 1000.0,
+                    {_ATTR_OPERATION: method_name, telemetry.ATTR_HTTP_STATUS: status},
+                )
+            span.set_attribute(telemetry.ATTR_HTTP_STATUS, status)
+            if status >= 400:
+                span.set_status(trace.StatusCode.ERROR, f"HTTP {status}")
         if not 200 <= status < 300:
             raise _scrub(classify(status, body, context=context), secret)
         return _parse_json(body, context)
@@ -352,6 +381,18 @@ class GerritClient:
             return func(data)
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             raise GerritError(f"{method_name}: unexpected answer from Gerrit: {exc}") from exc
+
+
+_ATTR_OPERATION = "gerrit.operation"
+
+
+@functools.cache
+def _request_duration() -> Any:
+    return telemetry.meter().create_histogram(
+        "gerrit.client.duration",
+        unit="ms",
+        description="Time of one Gerrit HTTP request, by operation and HTTP status (0: no answer).",
+    )
 
 
 def _parse_json(body: str, context: str) -> Any:

@@ -25,6 +25,9 @@ import random
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from opentelemetry import trace
+
+from cvmigrate import telemetry
 from cvmigrate.gerrit.errors import GerritError
 from cvmigrate.runs import event_kinds
 from cvmigrate.runs.cancel_and_end import handle_cancel_and_end
@@ -185,17 +188,31 @@ class RunManager:
             )
             await self._consume(event, f"unknown event kind {event.kind!r}")
             return
-        try:
-            run = await self.ctx.db.read(lambda conn: runs_store.get_run(conn, event.run_id))
-            if run is None:
-                await self._consume(event, "no such Run")
+        # One span per action, linked to the RPC that caused it (its context was stored with
+        # the event); Gerrit requests and store transactions of the action are its children.
+        with telemetry.tracer().start_as_current_span(
+            f"run_manager.{event.kind}",
+            links=telemetry.links_from(event.trace_context),
+            attributes={
+                telemetry.ATTR_RUN_ID: event.run_id,
+                "cv.run_event.id": event.id,
+                "cv.run_event.attempt": event.attempts + 1,
+            },
+        ) as span:
+            try:
+                run = await self.ctx.db.read(lambda conn: runs_store.get_run(conn, event.run_id))
+                if run is None:
+                    await self._consume(event, "no such Run")
+                    return
+                span.set_attribute(telemetry.ATTR_LUCI_PROJECT, run.project)
+                outcome = await handler(self.ctx, run, event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
+                await self._retry(event, exc)
                 return
-            outcome = await handler(self.ctx, run, event)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            await self._retry(event, exc)
-            return
+            span.set_attribute("cv.run_event.outcome", type(outcome).__name__)
         if isinstance(outcome, Done):
             await self._consume(event, outcome.note)
         elif isinstance(outcome, Later):
