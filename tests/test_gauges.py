@@ -33,8 +33,8 @@ async def test_gauges_report_the_last_sample(tmp_path):
         )
         await db.write(lambda c: outbox.enqueue_row(c, "run-a", "{}", T0))
         await db.write(lambda c: outbox.enqueue_row(c, "run-b", "{}", T0 + timedelta(minutes=5)))
-        row_id = (await db.read(lambda c: outbox.list_rows(c)))[1].id
-        await db.write(lambda c: outbox.mark_dead(c, row_id, "invalid"))
+        row = (await db.read(lambda c: outbox.list_rows(c)))[1]
+        await db.write(lambda c: outbox.mark_dead(c, row, "invalid"))
         await db.write(lambda c: events.enqueue_event(c, runs[0].id, "cqd_finished", T0))
 
         sampler = GaugeSampler(db, clock=lambda: T0 + timedelta(minutes=10), interval=3600)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from pathlib import Path
 
@@ -67,6 +68,7 @@ def test_debug_route_answers_when_enabled(tmp_path: Path) -> None:
             "over_50ms",
             "worst",
             "max_loop_cpu_ms",
+            "gc",
         }
 
 
@@ -82,3 +84,21 @@ async def test_probe_tells_the_loops_own_work_from_waiting() -> None:
         assert probe.snapshot()["max_loop_cpu_ms"] >= 50
     finally:
         await probe.stop()
+
+
+async def test_probe_counts_full_garbage_collections() -> None:
+    probe = LoopLagProbe()
+    probe.start()
+    try:
+        gc.collect()
+        assert probe.snapshot()["gc"]["full_passes"] == 1
+    finally:
+        await probe.stop()
+    gc.collect()  # stopped: no longer counted
+    assert probe.snapshot()["gc"]["full_passes"] == 1
+
+
+def test_serve_freezes_start_up_objects_out_of_full_collections(server_factory) -> None:
+    server = server_factory(env={ENV_VAR: "1"})
+    snapshot = httpx.get(f"{server.base_url}/debug/loop-lag").json()
+    assert snapshot["gc"]["frozen_objects"] > 10_000

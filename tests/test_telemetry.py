@@ -23,7 +23,7 @@ from cvmigrate.config import load_settings
 from cvmigrate.proto import bigquery as bigquery_pb
 from cvmigrate.proto import migration as migration_pb
 from cvmigrate.rpc.codes import Code
-from cvmigrate.store import events
+from cvmigrate.store import events, outbox
 from cvmigrate.store.db import Database
 from cvmigrate.telemetry import JsonLogFormatter
 
@@ -336,6 +336,16 @@ async def test_post_gerrit_message_trace_reaches_gerrit_and_run_manager_links_ba
                 break
             parent = by_id[parent.span_id].parent
     assert {"gerrit.get_change", "gerrit.set_review", "store.write"} <= descendants, descendants
+
+    # The ended Run's BigQuery row carries the same context, so the export span links to
+    # the ReportVerifiedRun span too (tests/export/test_exporter.py checks that link).
+    conn = sqlite3.connect(db_path)
+    (row,) = outbox.list_rows(conn)
+    conn.close()
+    assert row.dedup_key == f"run-{run.id}"
+    assert row.trace_context.startswith(
+        f"00-{verify_span.context.trace_id:032x}-{verify_span.context.span_id:016x}-"
+    )
 
     durations = capture.metric_points("gerrit.client.duration")
     assert {"gerrit.operation": "set_review", "http.response.status_code": 200} in [

@@ -11,7 +11,10 @@ the samples since the last reset (`?reset=1` starts a new window after answering
 Lag is wall time, so it also counts time the process was not running at all. For the worst
 sample, `loop_cpu_ms` is the CPU time the loop's thread used in it (its callbacks running:
 a real stall) and `os_wait_ms` the time it waited for a CPU (a busy machine, Linux only);
-the rest is waiting for the GIL (held by another thread of ours) or for nothing.
+the rest is waiting for the GIL (held by another thread of ours) or for nothing. `gc`
+counts the cyclic garbage collector's full (generation 2) passes and the longest one (they
+stop every thread), and the objects frozen out of its reach (`cvmigrate serve` freezes
+what exists when it starts serving).
 
 bench/ reads it to check that FetchActiveRuns never stalls the loop (issue 8).
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import math
 import time
 from collections.abc import Mapping
@@ -56,7 +60,19 @@ class LoopLagProbe:
         self._worst = (0.0, 0.0, 0.0)
         """(lag, loop CPU, OS wait) of the worst sample, in seconds."""
         self._max_cpu = 0.0
+        self._gc_started = 0.0
+        self._gc_passes = 0
+        self._gc_max = 0.0
         self._task: asyncio.Task[None] | None = None
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self._gc_passes += 1
+            self._gc_max = max(self._gc_max, time.perf_counter() - self._gc_started)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> LoopLagProbe | None:
@@ -80,6 +96,7 @@ class LoopLagProbe:
         """Start sampling on the running loop."""
         if self._task is None:
             self.reset()
+            gc.callbacks.append(self._on_gc)
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name="cvmigrate-loop-lag"
             )
@@ -87,6 +104,7 @@ class LoopLagProbe:
     async def stop(self) -> None:
         """Stop sampling."""
         if self._task is not None:
+            gc.callbacks.remove(self._on_gc)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -98,6 +116,8 @@ class LoopLagProbe:
         self._window_start = time.monotonic()
         self._worst = (0.0, 0.0, 0.0)
         self._max_cpu = 0.0
+        self._gc_passes = 0
+        self._gc_max = 0.0
 
     def snapshot(self) -> dict[str, Any]:
         """Sample count, window length, max / p99 lag, stalls over `stall_ms`, the worst
@@ -117,6 +137,11 @@ class LoopLagProbe:
                 "os_wait_ms": round(waited * 1000.0, 3),
             },
             "max_loop_cpu_ms": round(self._max_cpu * 1000.0, 3),
+            "gc": {
+                "full_passes": self._gc_passes,
+                "max_ms": round(self._gc_max * 1000.0, 3),
+                "frozen_objects": gc.get_freeze_count(),
+            },
         }
 
     def route(self) -> Route:

@@ -44,8 +44,8 @@ def conn(tmp_path: Path):
     outbox.enqueue_row(connection, "attempt-dead", _row("dead"), hour_ago)
     outbox.enqueue_row(connection, "attempt-wait", _row("wait"), hour_ago)
     (sent, dead, _) = outbox.list_rows(connection)
-    outbox.mark_sent(connection, [sent.id], NOW)
-    outbox.mark_dead(connection, dead.id, "invalid at end_time: bad value")
+    outbox.mark_sent(connection, [sent], NOW)
+    outbox.mark_dead(connection, dead, "invalid at end_time: bad value")
     yield connection
     connection.close()
 
@@ -127,6 +127,6 @@ def test_outbox_drain_reports_a_transient_failure(tmp_path, conn, bq_emulator):
     settings = emulator_settings(bq_emulator, table="no_such_table", retry_deadline_s=0.5)
     result = CliRunner().invoke(main, ["outbox", "drain", "--config", _config(tmp_path, settings)])
     assert result.exit_code == 1
-    assert "stopped after a transient failure (1 row(s) still pending)" in result.output
+    assert "stopped: sending 1 row(s) failed, they stay pending" in result.output
     assert "NotFound: 404" in result.output
     assert outbox.outbox_status(conn).pending == 1

@@ -225,14 +225,7 @@ def test_service_exports_by_itself_and_a_kill_mid_export_loses_nothing(
 ):
     workdir = tmp_path / "service"
     workdir.mkdir()
-    config = {
-        "bigquery": {
-            key: value
-            for key, value in bq_settings.model_dump().items()
-            if key not in ("backoff_initial_s", "backoff_max_s")
-        }
-    }
-    config["bigquery"]["batch_rows"] = 20
+    config = {"bigquery": {**bq_settings.model_dump(), "batch_rows": 20}}
     server = server_factory(config, workdir=workdir)
 
     # An RPC ends an attempt; the running service's exporter streams its row.

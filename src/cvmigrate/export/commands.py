@@ -168,8 +168,8 @@ def outbox_drain(config_path: str | None) -> None:
     click.echo(f"sent {result.sent}, dead {result.dead}")
     if result.error:
         raise click.ClickException(
-            f"stopped after a transient failure ({result.retried} row(s) still pending): "
-            f"{result.error}"
+            f"stopped: sending {result.retried} row(s) failed, they stay pending "
+            f"(`outbox status`): {result.error}"
         )
 
 

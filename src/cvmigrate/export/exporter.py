@@ -155,9 +155,9 @@ class _Pass:
         not_before = now + timedelta(seconds=backoff_delay(attempts, self.settings, self.rng))
 
         def write(conn: Any) -> None:
-            outbox.mark_sent(conn, [row.id for row in sent], now)
+            outbox.mark_sent(conn, sent, now)
             for row, error in dead:
-                outbox.mark_dead(conn, row.id, error[:_MAX_ERROR_CHARS])
+                outbox.mark_dead(conn, row, error[:_MAX_ERROR_CHARS])
             if retry:
                 outbox.mark_retry(conn, [row.id for row in retry], retry_error, not_before)
 

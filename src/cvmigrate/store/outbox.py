@@ -103,11 +103,13 @@ def pending_batch(conn: sqlite3.Connection, now: datetime, limit: int) -> list[O
     return [_row(values) for values in rows]
 
 
-def mark_sent(conn: sqlite3.Connection, ids: Sequence[int], now: datetime) -> None:
+def mark_sent(conn: sqlite3.Connection, rows: Sequence[OutboxRow], now: datetime) -> None:
+    """BigQuery accepted these rows. A row whose content was replaced while its insert was
+    in flight (a repeated report) stays pending, so the newer content is sent too."""
     conn.executemany(
         "UPDATE outbox SET state = 'sent', sent_time = ?, attempts = attempts + 1,"
-        " last_error = '' WHERE id = ? AND state = 'pending'",
-        [(to_us(now), row_id) for row_id in ids],
+        " last_error = '' WHERE id = ? AND state = 'pending' AND row_json = ?",
+        [(to_us(now), row.id, row.row_json) for row in rows],
     )
 
 
@@ -122,12 +124,13 @@ def mark_retry(
     )
 
 
-def mark_dead(conn: sqlite3.Connection, row_id: int, error: str) -> None:
-    """BigQuery rejected the row: keep it with the reason, stop sending it."""
+def mark_dead(conn: sqlite3.Connection, row: OutboxRow, error: str) -> None:
+    """BigQuery rejected the row: keep it with the reason, stop sending it (unless its
+    content was replaced meanwhile: the new content gets its own chance)."""
     conn.execute(
         "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?"
-        " WHERE id = ? AND state = 'pending'",
-        (error, row_id),
+        " WHERE id = ? AND state = 'pending' AND row_json = ?",
+        (error, row.id, row.row_json),
     )
 
 
