@@ -19,7 +19,8 @@ BQ_PORT    ?= 9050
 BQ_PROJECT ?= local-project
 BQ_DATA    ?= .bigquery-local
 
-.PHONY: all venv serve test lint format proto fake-gerrit clean bigquery-local bench-exporter
+.PHONY: all venv serve test lint format proto fake-gerrit clean bigquery-local bench-exporter \
+        bench bench-quick bench-hypercorn
 
 all: venv
 
@@ -58,6 +59,23 @@ bigquery-local: $(BQSTAMP)
 	HOME=$(BQHOME) exec $(BQVENV)/bin/local-bigquery serve --host 127.0.0.1 --port $(BQ_PORT) \
 	  --grpc-port $$(( $(BQ_PORT) + 10 )) --project $(BQ_PROJECT) --data-dir $(abspath $(BQ_DATA))
 
+# The CQDaemon load against a running server, side by side with its limits (bench/; under
+# 5 minutes on 2 cores). Results: bench/results/. ARGS="--protocol twirp" etc. pass through.
+BENCHSTAMP := $(VENV)/.installed-bench
+$(BENCHSTAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test,bench]'
+	touch $@
+
+bench: $(BENCHSTAMP)
+	$(BIN)/python -m bench $(ARGS)
+
+bench-quick: $(BENCHSTAMP)
+	$(BIN)/python -m bench --scenario quick $(ARGS)
+
+# hypercorn's options for cvmigrate: asyncio vs uvloop, one process vs two workers.
+bench-hypercorn: $(BENCHSTAMP)
+	$(BIN)/python -m bench --scenario hypercorn $(ARGS)
+
 # Exporter throughput vs the emulator's raw insert rate (bench/bench_exporter.py).
 bench-exporter: $(STAMP) $(BQSTAMP)
 	$(BIN)/python bench/bench_exporter.py $(ARGS)
@@ -66,6 +84,13 @@ test: $(STAMP) $(JSSTAMP) $(BQSTAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The long fuzz run (tests/fuzz, 5000 inputs; `make test` runs 60): not part of CI. The
+# summary line says how many inputs were tried. FUZZ_EXAMPLES=N overrides the count.
+FUZZ_EXAMPLES ?= 5000
+.PHONY: fuzz
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/fuzz -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -1,4 +1,5 @@
-"""`python -m bench [--scenario default|quick|hypercorn] [--protocol prpc|twirp|connect]`.
+"""`python -m bench [--scenario default|quick|hypercorn] [--protocol prpc|twirp|connect]`,
+or `python -m bench --burst METHOD [--count N] [--concurrency C]` for one RPC alone.
 
 Runs the scenario against real servers on 127.0.0.1 and writes
 `bench/results/<scenario>-<timestamp>.json` (and `latest-<scenario>.json`), the chart
@@ -25,7 +26,7 @@ from typing import Any
 from bench.hypercorn_study import run_hypercorn_study
 from bench.pbgen import ROOT
 from bench.report import evaluate, render_table, write_chart, write_json
-from bench.run import Bench, log
+from bench.run import BURST_METHODS, Bench, log
 from bench.scenario import SCENARIOS
 
 __all__ = ["main"]
@@ -76,8 +77,8 @@ def run_default(scenario_name: str, protocol: str, workdir: Path) -> dict[str, A
     bench = Bench(scenario, workdir)
     bench.prepare()
     bench.startup()
-    bench.start_servers()
     try:
+        bench.start_servers()
         asyncio.run(_phases(bench))
     finally:
         bench.stop_servers()
@@ -89,6 +90,22 @@ def run_default(scenario_name: str, protocol: str, workdir: Path) -> dict[str, A
     return results
 
 
+def run_burst(
+    scenario_name: str, protocol: str, workdir: Path, method: str, count: int, concurrency: int
+) -> dict[str, Any]:
+    """Burst mode: seed, start `cvmigrate serve`, and call one RPC `count` times from
+    `concurrency` workers (at most `mix_s * 4` seconds); returns the summary."""
+    scenario = dataclasses.replace(SCENARIOS[scenario_name], protocol=protocol)
+    bench = Bench(scenario, workdir)
+    bench.prepare()
+    try:
+        bench.start_servers(only_cvmigrate=True)
+        result = asyncio.run(bench.single_burst(method, count, concurrency))
+    finally:
+        bench.stop_servers()
+    return {"burst": result}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--scenario", default="default", choices=sorted(SCENARIOS))
@@ -97,6 +114,14 @@ def main(argv: list[str] | None = None) -> int:
         "--workdir", type=Path, default=None, help="scratch folder (default: a temp dir)"
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where results go")
+    parser.add_argument(
+        "--burst",
+        metavar="METHOD",
+        choices=BURST_METHODS,
+        help="burst mode: only this RPC, closed loop (see --count, --concurrency)",
+    )
+    parser.add_argument("--count", type=int, default=2000, help="burst mode: calls")
+    parser.add_argument("--concurrency", type=int, default=8, help="burst mode: workers")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     load_before = os.getloadavg()
@@ -104,7 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="cvbench-") as temp:
         workdir = args.workdir or Path(temp)
         workdir.mkdir(parents=True, exist_ok=True)
-        if args.scenario == "hypercorn":
+        if args.burst:
+            results = run_burst(
+                args.scenario, args.protocol, workdir, args.burst, args.count, args.concurrency
+            )
+        elif args.scenario == "hypercorn":
             results = run_hypercorn_study(SCENARIOS["hypercorn"], args.protocol, workdir)
         else:
             results = run_default(args.scenario, args.protocol, workdir)
@@ -131,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     results["title"] = (
         f"cvmigrate {args.scenario} ({args.protocol}), {stamp}, git {results['meta']['git']}"
     )
-    base = args.out / f"{args.scenario}-{stamp}"
+    base = args.out / f"{f'burst-{args.burst}' if args.burst else args.scenario}-{stamp}"
     write_json(base.with_suffix(".json"), results)
     write_json(args.out / f"latest-{args.scenario}.json", results)
     chart = base.with_suffix(".png")
@@ -144,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         print(render_table([Target(**t) for t in results["targets"]]))
     if "hypercorn" in results:
         print(json.dumps(results["hypercorn"]["summary"], indent=1))
+    if "burst" in results:
+        burst = results["burst"]
+        print(json.dumps({k: v for k, v in burst.items() if k != "methods"}, indent=1))
     return 0
 
 

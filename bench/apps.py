@@ -29,7 +29,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 CANNED_ENV: Final = "BENCH_CANNED"
-"""JSON file: {path: [status, content type, body hex, grpc code or null]}."""
+"""JSON file: a list of {path, request_sha1 (null: any request), status, content_type,
+body_file (next to it), grpc_code (null: no pRPC header)}."""
 PB_DIR_ENV: Final = "BENCH_PB_DIR"
 DATASET_ENV: Final = "BENCH_DATASET"
 
@@ -45,28 +46,36 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 
 
 def bare_app(canned_path: Path) -> Asgi:
-    """Answers each known path with its canned response after reading the whole body."""
-    table: dict[str, tuple[int, list[tuple[bytes, bytes]], bytes]] = {}
-    for path, (status, content_type, body_hex, grpc_code) in json.loads(
-        canned_path.read_text(encoding="utf-8")
-    ).items():
-        body = bytes.fromhex(body_hex)
-        headers = [(b"content-type", content_type.encode()), (b"content-length", b"%d" % len(body))]
-        if grpc_code is not None:
-            headers += [(b"x-prpc-grpc-code", str(grpc_code).encode())]
+    """Answers each known path (and request, where one was captured per request) with its
+    canned response after reading the whole body."""
+    table: dict[tuple[str, str | None], tuple[int, list[tuple[bytes, bytes]], bytes]] = {}
+    for entry in json.loads(canned_path.read_text(encoding="utf-8")):
+        body = (canned_path.parent / entry["body_file"]).read_bytes()
+        headers = [
+            (b"content-type", entry["content_type"].encode()),
+            (b"content-length", b"%d" % len(body)),
+        ]
+        if entry["grpc_code"] is not None:
+            headers += [(b"x-prpc-grpc-code", str(entry["grpc_code"]).encode())]
             headers += [(b"x-content-type-options", b"nosniff")]
-        table[path] = (status, headers, body)
+        table[(entry["path"], entry["request_sha1"])] = (entry["status"], headers, body)
+    by_request = {path for path, sha1 in table if sha1 is not None}
     missing = (404, [(b"content-type", b"text/plain"), (b"content-length", b"10")], b"not found\n")
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
             return
-        more = True
+        more, parts = True, []
         while more:
             message = await receive()
+            parts.append(message.get("body", b""))
             more = message.get("more_body", False)
-        status, headers, body = table.get(scope["path"], missing)
+        path = scope["path"]
+        found = None
+        if path in by_request:
+            found = table.get((path, hashlib.sha1(b"".join(parts)).hexdigest()))  # noqa: S324
+        status, headers, body = found or table.get((path, None), missing)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -110,7 +119,7 @@ def peer_app(pb_dir: Path, dataset_path: Path) -> Asgi:
                 raise ConnectError(Code.PERMISSION_DENIED, "not your project")
 
             def load(conn: sqlite3.Connection) -> Any:
-                rows = runs_store.load_active_runs(conn, request.luci_project)
+                rows = runs_store.load_active_runs(conn, request.luci_project, encoding="pb")
                 fyi_ids = {d for row in rows for d in row.dep_ids} - {
                     cl.cl_id for row in rows for cl in row.cls
                 }

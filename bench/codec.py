@@ -4,9 +4,10 @@ cvmigrate's splicing (`ActiveRunsResponse.to_binary`), by the official protobuf 
 
 Also the whole answer as the server builds it (read the Runs from SQLite, then encode)
 next to the way the connectrpc peer builds it (read, parse each stored RunCL with upb,
-serialize), and betterproto2's JSON encoding with and without a cache for its type hints
-(a dependency cost: `Message._type_hints` calls `typing.get_type_hints` on every
-`to_dict`, compiling the forward references each time).
+serialize); the store read with every stored encoding vs only the one answered; decoding a
+ReportRuns request (betterproto2 vs upb); and betterproto2's JSON encoding with and without
+a cache for its type hints (a dependency cost: `Message._type_hints` calls
+`typing.get_type_hints` on every `to_dict`, compiling the forward references each time).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import betterproto2
 from bench.stats import median
 from cvmigrate.migration.fetch_active_runs import ActiveRunsResponse, EncodedActiveRun
 from cvmigrate.proto import migration as migration_pb
-from cvmigrate.rpc.codec import JsonStyle
+from cvmigrate.rpc.codec import JsonStyle, decode_binary
 from cvmigrate.store import runs as runs_store
 
 __all__ = ["compare_codecs", "load_response"]
@@ -41,9 +42,9 @@ def _time(fn: Callable[[], Any], repeats: int) -> float:
 
 
 def load_response(conn: sqlite3.Connection, project: str) -> ActiveRunsResponse:
-    """The project's FetchActiveRuns answer as the handler builds it (no fyi_deps here:
-    the far-* projects have no dependencies outside their Runs)."""
-    rows = runs_store.load_active_runs(conn, project)
+    """The project's binary FetchActiveRuns answer as the handler builds it (no fyi_deps
+    here: the far-* projects have no dependencies outside their Runs)."""
+    rows = runs_store.load_active_runs(conn, project, encoding="pb")
     active = []
     for row in rows:
         own = {cl.cl_id for cl in row.cls}
@@ -55,7 +56,7 @@ def load_response(conn: sqlite3.Connection, project: str) -> ActiveRunsResponse:
 
 def _peer_build(conn: sqlite3.Connection, project: str, pb: SimpleNamespace) -> bytes:
     response = pb.migration.FetchActiveRunsResponse()
-    for row in runs_store.load_active_runs(conn, project):
+    for row in runs_store.load_active_runs(conn, project, encoding="pb"):
         run = response.active_runs.add(id=row.run_id)
         for cl in row.cls:
             run.cls.add().MergeFromString(cl.pb)
@@ -64,6 +65,57 @@ def _peer_build(conn: sqlite3.Connection, project: str, pb: SimpleNamespace) -> 
 
 def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 3)
+
+
+def _store_reads(conn: sqlite3.Connection, project: str, repeats: int) -> dict[str, Any]:
+    """`load_active_runs` reading every stored encoding (as before issue 8's fix) vs only
+    the binary one that a pRPC answer needs."""
+    every_s = _time(lambda: runs_store.load_active_runs(conn, project), repeats)
+    try:
+        one_s = _time(lambda: runs_store.load_active_runs(conn, project, encoding="pb"), repeats)
+    except TypeError:  # a build without the `encoding` parameter
+        return {"all_encodings_ms": _ms(every_s)}
+    return {
+        "all_encodings_ms": _ms(every_s),
+        "binary_only_ms": _ms(one_s),
+        "speed_up": round(every_s / one_s, 2),
+    }
+
+
+def _report_runs_decode(pb: SimpleNamespace, runs: int, repeats: int) -> dict[str, Any]:
+    """Decoding a ReportRunsRequest of `runs` attempts (2 CLs each): cvmigrate's strict
+    betterproto2 decode (what every ReportRuns pays on the event loop) vs upb."""
+    changes = [
+        pb.bigquery.GerritChange(
+            host="chromium-review.googlesource.com",
+            project="chromium/src",
+            change=4_000_000 + i,
+            patchset=3,
+            earliest_equivalent_patchset=2,
+            mode=1,
+        )
+        for i in range(2)
+    ]
+    body = pb.migration.ReportRunsRequest(
+        runs=[
+            pb.migration.ReportedRun(
+                id=f"chromium/9042331396{i:03d}-1-{i:016x}",
+                attempt=pb.bigquery.Attempt(
+                    key=f"{i:016x}", luci_project="chromium", status=1, gerrit_changes=changes
+                ),
+            )
+            for i in range(runs)
+        ]
+    ).SerializeToString()
+    ours_s = _time(lambda: decode_binary(migration_pb.ReportRunsRequest, body), repeats)
+    upb_s = _time(lambda: pb.migration.ReportRunsRequest.FromString(body), repeats)
+    return {
+        "runs": runs,
+        "request_bytes": len(body),
+        "cvmigrate_decode_ms": _ms(ours_s),
+        "official_upb_ms": _ms(upb_s),
+        "ratio": round(ours_s / upb_s, 1),
+    }
 
 
 def compare_codecs(
@@ -89,6 +141,7 @@ def compare_codecs(
         info = parsed.active_runs[0].cls[0].info
         hints_cold_s = _time(info.to_dict, repeats)
         hints_cached_s = _with_cached_type_hints(lambda: _time(info.to_dict, repeats))
+        store_reads = _store_reads(conn, project, repeats)
     finally:
         conn.close()
     return {
@@ -109,6 +162,8 @@ def compare_codecs(
             "peer style (SQLite rows + upb parse + serialize)": _ms(peer_side_s),
         },
         "read_and_encode_vs_peer": round(server_side_s / peer_side_s, 3),
+        "store_read": store_reads,
+        "report_runs_decode": _report_runs_decode(pb, 50, repeats),
         "betterproto2_to_dict_ms": {
             "ChangeInfo, as released": _ms(hints_cold_s),
             "ChangeInfo, _type_hints cached": _ms(hints_cached_s),

@@ -5,7 +5,8 @@ cvmigrate's app through `python -m bench.serve` with each (event loop, workers) 
 the scenario. Every variant serves the same seeded store; each trial runs the CQDaemon mix
 (closed loop), a ReportVerifiedRun burst (durable writes: with several workers each
 process has its own SQLite writer, so commits contend for the file lock instead of being
-grouped) and a FetchRunStatus burst, variant after variant, `trials` times.
+grouped) and a FetchRunStatus burst, variant after variant (a different one first in each
+trial), `trials` times.
 """
 
 from __future__ import annotations
@@ -47,9 +48,16 @@ def run_hypercorn_study(scenario: Scenario, protocol: str, workdir: Path) -> dic
             )
         for index, label in enumerate(labels):
             stats = bench.daemon_stats[label] = DaemonStats()
+            # Variants share one database: no verification of RUNNING Runs (that would shrink
+            # every variant's FetchActiveRuns answers), and pool Runs split between them.
             bench.daemons[label] = [
                 Daemon(
-                    project, bench.pb, _slice(pool, index, len(labels)), bench.dataset.host, stats
+                    project,
+                    bench.pb,
+                    _slice(pool, index, len(labels)),
+                    bench.dataset.host,
+                    stats,
+                    verify_budget=0,
                 )
                 for project, pool in bench.dataset.pools.items()
             ]
@@ -86,7 +94,8 @@ async def _trials(bench: Bench, labels: list[str]) -> dict[str, list[dict[str, A
     trials: dict[str, list[dict[str, Any]]] = {label: [] for label in labels}
     async with open_session(64) as session:
         for trial in range(scenario.trials):
-            for label in labels:
+            # A different variant goes first in each trial (no position advantage).
+            for label in labels[trial % len(labels) :] + labels[: trial % len(labels)]:
                 server = bench.servers[label]
                 result = {"mix": await bench._mix(label, session)}
                 client = bench.client(session, label)

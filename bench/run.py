@@ -9,6 +9,7 @@ peer → FetchActiveRuns growth → codec comparison → memory → event-loop s
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import shutil
@@ -30,13 +31,14 @@ from bench.seed import Dataset, TargetRun, seed_database
 from bench.servers import Server, start_app, start_cvmigrate, write_config
 from bench.stats import CpuWindow, latency_summary, median, summarize
 
-__all__ = ["Bench"]
+__all__ = ["BURST_METHODS", "Bench"]
 
 _STARTED = 1
 _SUCCESS = 2
 _ACTION_SUBMIT = 1
 _ACTION_DRY_RUN_OK = 2
 _MIB = 1024 * 1024
+BURST_METHODS = ("FetchActiveRuns", "FetchRunStatus", "ReportRuns", "ReportVerifiedRun")
 
 
 def log(message: str) -> None:
@@ -114,10 +116,12 @@ class Bench:
         }
         log(f"seeded in {self.results['dataset']['seed_s']} s")
 
-    def start_servers(self) -> None:
+    def start_servers(self, *, only_cvmigrate: bool = False) -> None:
         """cvmigrate, the bare endpoint (answers captured from cvmigrate) and the peer."""
         self.servers["cvmigrate"] = start_cvmigrate("cvmigrate", self.workdir, self.config_path)
         self.results["rss_idle_mib"] = round(self.servers["cvmigrate"].rss_bytes() / _MIB, 1)
+        if only_cvmigrate:
+            return
         canned = self.workdir / "canned.json"
         asyncio.run(self._capture_canned(canned))
         self.servers["bare"] = start_app(
@@ -201,8 +205,12 @@ class Bench:
                 "FetchRunStatus": self.fetch_status_request(0),
                 "ReportVerifiedRun": self.verified_request(self.targets.take_burst(1)[0]),
             }
-            canned = {}
-            for method, (who, body) in requests.items():
+            calls = [(method, who, body, False) for method, (who, body) in requests.items()]
+            # Per request too: FetchActiveRuns of each far-* project (the growth phase).
+            for project in self.dataset.far_projects.values():
+                calls.append(("FetchActiveRuns", project, self.far_request(project)(0)[1], True))
+            canned = []
+            for index, (method, who, body, per_request) in enumerate(calls):
                 async with session.post(
                     f"{self.servers['cvmigrate'].base_url}{client.path(method)}",
                     data=body,
@@ -214,12 +222,18 @@ class Bench:
                         raise RuntimeError(
                             f"capturing {method}: HTTP {response.status} {payload!r}"
                         )
-                    canned[client.path(method)] = [
-                        response.status,
-                        response.headers["Content-Type"],
-                        payload.hex(),
-                        int(code) if code is not None else None,
-                    ]
+                    body_file = f"canned-{index}.bin"
+                    (path.parent / body_file).write_bytes(payload)
+                    canned.append(
+                        {
+                            "path": client.path(method),
+                            "request_sha1": hashlib.sha1(body).hexdigest() if per_request else None,  # noqa: S324
+                            "status": response.status,
+                            "content_type": response.headers["Content-Type"],
+                            "body_file": body_file,
+                            "grpc_code": int(code) if code is not None else None,
+                        }
+                    )
         path.write_text(json.dumps(canned), encoding="utf-8")  # noqa: ASYNC240 (once, small)
 
     # ---- phases ----
@@ -231,7 +245,7 @@ class Bench:
         with cpu.measure():
             if "rate" in kw:
                 recorder = await open_loop(
-                    self.daemons[kind], client, rate=kw["rate"], seconds=self.scenario.open_s
+                    self.daemons[kind], client, rate=kw["rate"], seconds=kw["seconds"]
                 )
             else:
                 recorder = await closed_loop(
@@ -269,7 +283,15 @@ class Bench:
                 [t["server_cpu_us_per_call"] for t in trials["cvmigrate"]]
             ),
             "bare_cpu_us_per_call": median([t["server_cpu_us_per_call"] for t in trials["bare"]]),
+            # One load process drives both: if the bare server is not busy, the client was the
+            # limit and the bare number (hence the ratio's denominator) is a lower bound.
+            "bare_server_cpu_util": median([t["server_cpu_util"] for t in trials["bare"]]),
+            "bare_client_cpu_util": median([t["client_cpu_util"] for t in trials["bare"]]),
         }
+        mix = self.results["mix"]
+        mix["cpu_per_call_ratio"] = round(
+            mix["bare_cpu_us_per_call"] / mix["cvmigrate_cpu_us_per_call"], 3
+        )
 
     async def open_sweep(self) -> None:
         """Open loop at fractions of cvmigrate's maximum, each rate on both servers in turn."""
@@ -279,8 +301,9 @@ class Bench:
         async with open_session(64) as session:
             for fraction in self.scenario.open_fractions:
                 rate = fraction * max_iterations_per_s
+                seconds = self.scenario.half_load_s if fraction == 0.5 else self.scenario.open_s
                 for kind in ("cvmigrate", "bare"):
-                    result = await self._mix(kind, session, rate=rate)
+                    result = await self._mix(kind, session, rate=rate, seconds=seconds)
                     offered = result.get("offered_iterations_per_s", rate)
                     result.update(
                         server=kind,
@@ -295,40 +318,51 @@ class Bench:
         self.results["open_loop"] = points
 
     async def bursts(self) -> None:
-        """FetchRunStatus (read) and ReportVerifiedRun (durable write) bursts, interleaved."""
+        """FetchRunStatus (read) and ReportVerifiedRun (durable write) bursts, interleaved;
+        at the scenario's concurrency (the target) and at 4x that (group commit grows)."""
         scenario = self.scenario
-        trials: dict[str, list[dict[str, Any]]] = {"FetchRunStatus": [], "ReportVerifiedRun": []}
         server = self.servers["cvmigrate"]
-        async with open_session(scenario.burst_concurrency) as session:
-            client = self.client(session, "cvmigrate")
-            for _ in range(scenario.trials):
-                for method in trials:
-                    if method == "FetchRunStatus":
-                        request = self.fetch_status_request
-                    else:
-                        request = self.verified_requests(scenario.burst_count)
-                    cpu = CpuWindow([server])
-                    with cpu.measure():
-                        recorder = await burst(
-                            client,
-                            method,
-                            request,
-                            count=scenario.burst_count,
-                            concurrency=scenario.burst_concurrency,
-                            seconds=scenario.burst_s,
-                        )
-                    result = summarize(recorder, cpu)
-                    trials[method].append(result)
-                    log(f"burst {method}: {result['rpc_per_s']} rpc/s")
-        reads = median([t["rpc_per_s"] for t in trials["FetchRunStatus"]])
-        writes = median([t["rpc_per_s"] for t in trials["ReportVerifiedRun"]])
-        self.results["bursts"] = {
-            "trials": trials,
-            "concurrency": scenario.burst_concurrency,
-            "fetch_run_status_per_s": reads,
-            "report_verified_run_per_s": writes,
-            "ratio": round(writes / reads, 3),
+        levels = (scenario.burst_concurrency, scenario.burst_concurrency * 4)
+        trials: dict[int, dict[str, list[dict[str, Any]]]] = {
+            level: {"FetchRunStatus": [], "ReportVerifiedRun": []} for level in levels
         }
+        async with open_session(max(levels)) as session:
+            client = self.client(session, "cvmigrate")
+            for trial in range(scenario.trials):
+                for level in levels if trial == 0 else levels[:1]:
+                    for method in trials[level]:
+                        if method == "FetchRunStatus":
+                            request = self.fetch_status_request
+                        else:
+                            request = self.verified_requests(scenario.burst_count)
+                        cpu = CpuWindow([server])
+                        with cpu.measure():
+                            recorder = await burst(
+                                client,
+                                method,
+                                request,
+                                count=scenario.burst_count,
+                                concurrency=level,
+                                seconds=scenario.burst_s,
+                            )
+                        result = summarize(recorder, cpu)
+                        trials[level][method].append(result)
+                        log(f"burst {method} x{level}: {result['rpc_per_s']} rpc/s")
+        summary: dict[str, Any] = {"concurrency": scenario.burst_concurrency}
+        for level in levels:
+            reads = median([t["rpc_per_s"] for t in trials[level]["FetchRunStatus"]])
+            writes = median([t["rpc_per_s"] for t in trials[level]["ReportVerifiedRun"]])
+            summary[f"x{level}"] = {
+                "trials": trials[level],
+                "fetch_run_status_per_s": reads,
+                "report_verified_run_per_s": writes,
+                "ratio": round(writes / reads, 3),
+            }
+        base = summary[f"x{scenario.burst_concurrency}"]
+        summary.update(
+            {k: base[k] for k in ("fetch_run_status_per_s", "report_verified_run_per_s", "ratio")}
+        )
+        self.results["bursts"] = summary
 
     async def peer(self) -> None:
         """FetchActiveRuns (100 runs × 3 CLs) and ReportVerifiedRun over Connect:
@@ -380,49 +414,77 @@ class Bench:
         self.results["peer"] = summary
 
     async def growth(self) -> None:
-        """FetchActiveRuns latency for 10, 100, 1000 runs (× 3 CLs), sizes interleaved."""
+        """FetchActiveRuns latency for 10, 100, 1000 runs (x 3 CLs), sizes interleaved, on
+        cvmigrate and on the bare endpoint replaying the same answers (what sending them
+        costs the stack alone)."""
         sizes = sorted(self.dataset.far_projects)
-        samples: dict[int, list[float]] = {size: [] for size in sizes}
-        cpu_samples: dict[int, list[float]] = {size: [] for size in sizes}
+        kinds = ("cvmigrate", "bare")
+        samples: dict[tuple[str, int], list[float]] = {(k, n): [] for k in kinds for n in sizes}
+        cpu_samples: dict[tuple[str, int], list[float]] = {(k, n): [] for k in kinds for n in sizes}
         nbytes: dict[int, int] = {}
-        server = self.servers["cvmigrate"]
-        async with open_session(1) as session:
-            client = self.client(session, "cvmigrate")
+        async with open_session(2) as session:
+            clients = {kind: self.client(session, kind) for kind in kinds}
             for _ in range(self.scenario.linear_repeats + 1):  # the first round warms up
                 for size in sizes:
                     project = self.dataset.far_projects[size]
-                    before = server.cpu_seconds()
-                    result = await client.call(
-                        "FetchActiveRuns", project, self.far_request(project)(0)[1]
-                    )
-                    cpu_samples[size].append(server.cpu_seconds() - before)
-                    if result.code != 0:
-                        raise RuntimeError(f"FetchActiveRuns({project}) answered {result.code}")
-                    samples[size].append(result.latency)
-                    nbytes[size] = len(result.body)
-        rows = {
-            size: {
-                "latency_ms": round(median(values[1:]) * 1000, 2),
-                # psutil's CPU times tick every 10 ms: average over the repeats instead
-                "server_cpu_ms": round(sum(cpu_samples[size][1:]) / len(values[1:]) * 1000, 2),
-                "response_mib": round(nbytes[size] / _MIB, 2),
+                    for kind in kinds:
+                        server = self.servers[kind]
+                        # Small answers take a few ms: several calls per round, their median.
+                        latencies = []
+                        before = server.cpu_seconds()
+                        for _ in range(max(1, 100 // size)):
+                            result = await clients[kind].call(
+                                "FetchActiveRuns", project, self.far_request(project)(0)[1]
+                            )
+                            if result.code != 0:
+                                raise RuntimeError(f"FetchActiveRuns({project}): {result.code}")
+                            latencies.append(result.latency)
+                            nbytes[size] = len(result.body)
+                        cpu_samples[(kind, size)].append(
+                            (server.cpu_seconds() - before) / len(latencies)
+                        )
+                        samples[(kind, size)].append(median(latencies))
+        result: dict[str, Any] = {}
+        for kind in kinds:
+            rows = {
+                size: {
+                    "latency_ms": round(median(samples[(kind, size)][1:]) * 1000, 2),
+                    # psutil's CPU times tick every 10 ms: the mean over the repeats
+                    "server_cpu_ms": round(
+                        sum(cpu_samples[(kind, size)][1:])
+                        / len(cpu_samples[(kind, size)][1:])
+                        * 1000,
+                        2,
+                    ),
+                    "response_mib": round(nbytes[size] / _MIB, 2),
+                }
+                for size in sizes
             }
-            for size, values in samples.items()
-        }
-        result: dict[str, Any] = {"sizes": rows}
-        if len(sizes) >= 3:
-            small, middle, large = sizes[0], sizes[len(sizes) // 2], sizes[-1]
-            first = (rows[middle]["latency_ms"] - rows[small]["latency_ms"]) / (middle - small)
-            second = (rows[large]["latency_ms"] - rows[middle]["latency_ms"]) / (large - middle)
-            result.update(
-                marginal_ms_per_run={
-                    f"{small}-{middle}": round(first, 4),
-                    f"{middle}-{large}": round(second, 4),
-                },
-                marginal_ratio=round(second / first, 3) if first > 0 else None,
-            )
-        self.results["growth"] = result
-        log(f"growth: {rows}")
+            entry: dict[str, Any] = {"sizes": rows}
+            if len(sizes) >= 3:
+                small, middle, large = sizes[0], sizes[len(sizes) // 2], sizes[-1]
+                first = (rows[middle]["latency_ms"] - rows[small]["latency_ms"]) / (middle - small)
+                second = (rows[large]["latency_ms"] - rows[middle]["latency_ms"]) / (large - middle)
+                entry.update(
+                    marginal_ms_per_run={
+                        f"{small}-{middle}": round(first, 4),
+                        f"{middle}-{large}": round(second, 4),
+                    },
+                    marginal_ratio=round(second / first, 3) if first > 0 else None,
+                )
+            if len(sizes) >= 2:
+                # Time per Run at the largest size over time per Run at the one before: 1.0
+                # is linear; the smallest size is mostly per-call overhead, so not this test.
+                before_last, last = sizes[-2], sizes[-1]
+                entry["per_run_growth"] = round(
+                    (rows[last]["latency_ms"] / last)
+                    / (rows[before_last]["latency_ms"] / before_last),
+                    3,
+                )
+            result[kind] = entry
+            log(f"growth {kind}: {rows}")
+        # The target reads the top level: cvmigrate's own numbers.
+        self.results["growth"] = {**result["cvmigrate"], "bare": result["bare"]}
 
     def codec(self) -> None:
         project = self.dataset.far_projects[max(p for p in self.dataset.far_projects if p <= 100)]
@@ -518,6 +580,44 @@ class Bench:
             server.stop()
             del self.servers["stall"]
         self.results["stall"] = {"project": project, **phases}
+
+    async def single_burst(self, method: str, count: int, concurrency: int) -> dict[str, Any]:
+        """Burst mode: `count` calls of one RPC by `concurrency` workers, closed loop."""
+        project = self.dataset.mix_projects[0]
+        requests: dict[str, Callable[[int], tuple[str, bytes]]] = {
+            "FetchActiveRuns": self.far_request(project),
+            "FetchRunStatus": self.fetch_status_request,
+            "ReportRuns": self.report_runs_request(project),
+        }
+        if method == "ReportVerifiedRun":
+            available = len(self.dataset.burst) - 1
+            count = min(count, available)
+            requests[method] = self.verified_requests(count)
+        server = self.servers["cvmigrate"]
+        async with open_session(concurrency) as session:
+            client = self.client(session, "cvmigrate")
+            cpu = CpuWindow([server])
+            with cpu.measure():
+                recorder = await burst(
+                    client,
+                    method,
+                    requests[method],
+                    count=count,
+                    concurrency=concurrency,
+                    seconds=self.scenario.mix_s * 4,
+                )
+        result = {"method": method, "concurrency": concurrency, **summarize(recorder, cpu)}
+        p99 = result["all"]["p99_ms"]
+        log(f"burst {method} x{concurrency}: {result['rpc_per_s']} rpc/s, p99 {p99} ms")
+        return result
+
+    def report_runs_request(self, project: str) -> Callable[[int], tuple[str, bytes]]:
+        """ReportRuns of `mix_runs` attempts of `project` (the size a daemon sends)."""
+        pool = self.dataset.pools[project][: self.scenario.plan.mix_runs]
+        body = self.pb.migration.ReportRunsRequest(
+            runs=[reported_run(self.pb, t, self.dataset.host, _STARTED) for t in pool]
+        ).SerializeToString()
+        return lambda index: (project, body)
 
     def daemon_summary(self) -> None:
         self.results["daemons"] = {kind: vars(stats) for kind, stats in self.daemon_stats.items()}

@@ -1,6 +1,6 @@
 """`python -m bench.serve --app bare|peer|cvmigrate`: an app of bench/apps.py on hypercorn,
 set up as `cvmigrate serve` sets it up (cli.py: a pre-bound TCP_NODELAY socket, no access
-log, the same timeouts), plus the options under study: the event loop and worker count.
+log, its default timeouts), plus the options under study: the event loop and worker count.
 
 `--workers 0` serves in this process, as `cvmigrate serve` does; `--workers N` makes
 hypercorn spawn N worker processes sharing the socket.
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     config.bind = [f"fd://{sock.fileno()}"]
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
-    # The same as cli.py's _serve.
+    # cli.py's _serve with the default [server] settings.
     config.keep_alive_timeout = 30
     config.read_timeout = 60
     config.graceful_timeout = 10

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
+import pytest
 from click.testing import CliRunner
 from cryptography.fernet import Fernet
 from support import T0, change_info, create_run
 
+from cvmigrate.app import preflight
 from cvmigrate.auth import token_digest
 from cvmigrate.cli import main
+from cvmigrate.config import load_settings
 from cvmigrate.proto import bigquery as bigquery_pb
 from cvmigrate.proto import migration as migration_pb
+from cvmigrate.secretbox import new_secret_key
 from cvmigrate.store import credentials, reports
 from cvmigrate.store.db import Database
 
@@ -120,3 +124,91 @@ def test_serve_refuses_bad_secret_key(tmp_path):
         main, ["serve", "--config", config]
     )
     assert result.exit_code != 0 and "CVMIGRATE_SECRET_KEY" in result.output
+
+
+_HOST = '[[gerrit.hosts]]\nhost = "chromium-review.googlesource.com"\n'
+
+
+@pytest.mark.parametrize(
+    ("extra", "env", "expected"),
+    [
+        pytest.param(
+            _HOST + 'auth = "bearer"\ntoken_env = "CV_GERRIT_TOKEN"\n',
+            {"CV_GERRIT_TOKEN": None},
+            ["CV_GERRIT_TOKEN (token_env) is not set", "export it with the token"],
+            id="bearer-variable-unset",
+        ),
+        pytest.param(
+            _HOST + 'auth = "basic"\ntoken_env = "CV_GERRIT_BASIC"\n',
+            {"CV_GERRIT_BASIC": ""},
+            ["CV_GERRIT_BASIC (token_env) is not set or empty", "user:password"],
+            id="basic-variable-empty",
+        ),
+        pytest.param(
+            _HOST + 'auth = "bearer"\n',
+            {},
+            ['auth = "bearer" needs token_env', 'use auth = "netrc" or "none"'],
+            id="bearer-without-token-env",
+        ),
+        pytest.param(
+            _HOST + 'auth = "netrc"\n',
+            {"CVMIGRATE_SECRET_KEY": None},
+            ['auth = "netrc" needs CVMIGRATE_SECRET_KEY', "cvmigrate secret-key"],
+            id="netrc-without-secret-key",
+        ),
+        pytest.param(
+            _HOST + 'base_url = "http://gerrit.example.com"\nauth = "bearer"\n'
+            'token_env = "CV_GERRIT_TOKEN"\n',
+            {"CV_GERRIT_TOKEN": "t"},
+            ["would send credentials in cleartext", "use https://"],
+            id="credentials-over-http",
+        ),
+        pytest.param(
+            '[server]\ntwirp_prefix = "/"\n',
+            {},
+            ["server.twirp_prefix", "must not be empty"],
+            id="empty-twirp-prefix",
+        ),
+        pytest.param(
+            '[server]\ntwirp_prefix = "/prpc/"\n',
+            {},
+            ["server.twirp_prefix", "must not be /prpc", "e.g. /twirp"],
+            id="twirp-prefix-on-prpc-routes",
+        ),
+    ],
+)
+def test_serve_refuses_unsafe_configuration_saying_how_to_fix_it(tmp_path, extra, env, expected):
+    config = _config(tmp_path, extra)
+    result = CliRunner(env=env).invoke(main, ["serve", "--config", config])
+    assert result.exit_code != 0
+    for fragment in expected:
+        assert fragment in result.output, result.output
+
+
+def test_safe_gerrit_hosts_pass_the_start_up_checks(tmp_path):
+    config = _config(
+        tmp_path,
+        _HOST + 'auth = "bearer"\ntoken_env = "CV_GERRIT_TOKEN"\n'
+        '[[gerrit.hosts]]\nhost = "fake-review"\nbase_url = "http://127.0.0.1:9"\n'
+        'auth = "netrc"\n'
+        '[[gerrit.hosts]]\nhost = "public-review.example.com"\n'
+        'base_url = "http://public-review.example.com"\nauth = "none"\n',
+    )
+    settings = load_settings(config, environ={})
+    environ = {"CV_GERRIT_TOKEN": "t", "CVMIGRATE_SECRET_KEY": new_secret_key()}
+    asyncio.run(preflight(settings, environ=environ))  # no UnsafeConfiguration
+
+
+@pytest.mark.parametrize("case", ["missing-directory", "not-a-database"])
+def test_serve_refuses_a_database_it_cannot_open_naming_the_path(tmp_path, case):
+    path = tmp_path / "no-such-dir" / "cv.db"
+    if case == "not-a-database":
+        path = tmp_path / "notes.txt"
+        path.write_text("these are notes, not an SQLite database\n" * 100)
+    config = tmp_path / "cvmigrate.toml"
+    config.write_text(f'[database]\npath = "{path}"\n')
+    result = CliRunner().invoke(main, ["serve", "--config", str(config)])
+    assert result.exit_code != 0
+    assert f"cannot open the database {path}" in result.output
+    assert "check database.path" in result.output
+    assert "Traceback" not in result.output

@@ -7,153 +7,26 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_runs import store_run
+from e2e_world import NETRC_TOKEN, OTHER, TOKEN, VOTER, Action, World, change, open_world
 from fakes.gerrit import FakeGerrit
-from harness import ServerProcess, async_wait_for
-from support import Reply, call
+from harness import async_wait_for
 
-from cvmigrate.proto import bigquery as bigquery_pb
 from cvmigrate.proto import migration as migration_pb
 from cvmigrate.rpc.codes import Code
 from cvmigrate.runs.model import Run
 from cvmigrate.runs.status import Status
-from cvmigrate.secretbox import new_secret_key
 from cvmigrate.store import outbox
-from cvmigrate.store import runs as runs_store
-from cvmigrate.store.db import Database
-
-CV, OWNER, VOTER, OTHER = 1000, 1001, 1002, 1003
-TOKEN = "e2e-gerrit-s3cret"
-NETRC_TOKEN = "git-cv:netrc-s3cret"
-Action = migration_pb.ReportVerifiedRunRequestAction
-
-
-class World:
-    """The fake Gerrit, the server subprocess and a handle on its database."""
-
-    def __init__(self, fake: FakeGerrit, workdir: Path, start: Callable[..., ServerProcess]):
-        self.fake = fake
-        self.workdir = workdir
-        self._start = start
-        self.server: ServerProcess | None = None
-        self.db_path = workdir / "cvmigrate.db"
-
-    def config(self, **gerrit_host: Any) -> dict[str, Any]:
-        host = {
-            "host": self.fake.host,
-            "base_url": self.fake.base_url,
-            "auth": "bearer",
-            "token_env": "GERRIT_TOKEN",
-            **gerrit_host,
-        }
-        return {
-            "gerrit": {
-                "hosts": [host],
-                "max_retries": 2,
-                "retry_base_s": 0.01,
-                "retry_cap_s": 0.05,
-            },
-            "run_manager": {"poll_interval_s": 0.05, "retry_base_s": 0.05, "retry_cap_s": 0.2},
-        }
-
-    async def start(self, **gerrit_host: Any) -> ServerProcess:
-        env = {"GERRIT_TOKEN": TOKEN, "CVMIGRATE_SECRET_KEY": KEY}
-        self.server = await asyncio.to_thread(
-            self._start, self.config(**gerrit_host), env=env, workdir=self.workdir
-        )
-        return self.server
-
-    async def restart(self) -> None:
-        assert self.server is not None
-        await asyncio.to_thread(self.server.start)
-
-    async def call(self, method: str, request: Any, protocol: str = "prpc") -> Reply:
-        assert self.server is not None
-        return await asyncio.to_thread(
-            call, self.server.base_url, method, request, protocol=protocol
-        )
-
-    async def write(self, fn: Callable[..., Any]) -> Any:
-        db = await Database.open(self.db_path)
-        try:
-            return await db.write(fn)
-        finally:
-            await db.close()
-
-    async def read(self, fn: Callable[..., Any]) -> Any:
-        db = await Database.open(self.db_path)
-        try:
-            return await db.read(fn)
-        finally:
-            await db.close()
-
-    async def make_run(self, numbers: list[int], **kwargs: Any) -> Run:
-        return await self.make_run_on(self.fake, numbers, **kwargs)
-
-    async def make_run_on(self, fake: FakeGerrit, numbers: list[int], **kwargs: Any) -> Run:
-        return await self.write(lambda conn: store_run(conn, fake, numbers, **kwargs))
-
-    async def run(self, run_id: str) -> Run:
-        run = await self.read(lambda conn: runs_store.get_run(conn, run_id))
-        assert run is not None
-        return run
-
-    async def wait_ended(self, run_id: str, within: float = 20) -> Run:
-        async def ended() -> Run | None:
-            run = await self.run(run_id)
-            return run if run.is_ended else None
-
-        try:
-            return await async_wait_for(ended, within=within)
-        except AssertionError:
-            log = self.server.log() if self.server else ""
-            raise AssertionError(f"Run {run_id} did not end; server log:\n{log}") from None
-
-    async def verify(self, run: Run, action: Action, final_message: str = "") -> None:
-        request = migration_pb.ReportVerifiedRunRequest(
-            run=migration_pb.ReportedRun(
-                id=run.id, attempt=bigquery_pb.Attempt(key=run.attempt_key)
-            ),
-            action=action,
-            final_message=final_message,
-        )
-        reply = await self.call("ReportVerifiedRun", request)
-        assert reply.code is Code.OK, reply
-
-
-KEY = new_secret_key()
 
 
 @pytest.fixture
 async def world(server_factory, tmp_path: Path) -> AsyncIterator[World]:
-    async with FakeGerrit() as fake:
-        fake.add_account(CV, username="cv", label_as={"Commit-Queue"}, submit=True)
-        for account in (OWNER, VOTER, OTHER):
-            fake.add_account(account)
-        fake.allow_bearer(TOKEN, CV)
-        fake.allow_basic(NETRC_TOKEN, CV)
-        workdir = tmp_path / "e2e"
-        workdir.mkdir()
-        world = World(fake, workdir, server_factory)
+    async with open_world(server_factory, tmp_path) as world:
         yield world
-        if world.server is not None:
-            # Stop the server while the fake still answers, so its manager ends cleanly.
-            await asyncio.to_thread(world.server.stop)
-            assert TOKEN not in world.server.log() and "netrc-s3cret" not in world.server.log()
-    assert not fake.server_errors, fake.server_errors
-
-
-def change(fake: FakeGerrit, value: int, *, voters=(VOTER,), parent: int | None = None) -> int:
-    parents = [fake.change(parent).current.revision] if parent else None
-    number = fake.add_change(owner=OWNER, parents=parents).number
-    for account in voters:
-        fake.vote(number, "Commit-Queue", account, value)
-    return number
 
 
 async def test_final_actions_reach_gerrit_and_end_runs(world: World):

@@ -21,6 +21,7 @@ from cvmigrate.export.exporter import start_exporter
 from cvmigrate.gauges import GaugeSampler
 from cvmigrate.gerrit.client import EnvCredentials, GerritClient, NetrcLookup
 from cvmigrate.gerrit.errors import GerritCredentialsError
+from cvmigrate.gerrit.host_checks import host_problems
 from cvmigrate.loop_lag import LoopLagProbe
 from cvmigrate.migration import build_service, migration_handlers
 from cvmigrate.migration.deps import Deps
@@ -52,9 +53,14 @@ async def _has_stored_tokens(db: Database) -> bool:
 
 
 async def preflight(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
-    """Refuse unsafe set-ups before listening: a non-loopback bind needs tokens, and a set
-    $CVMIGRATE_SECRET_KEY must be valid. Also applies database migrations."""
-    SecretBox.from_env(environ)  # raises SecretKeyError with a clear message
+    """Refuse unsafe set-ups before listening: a non-loopback bind needs tokens, a set
+    $CVMIGRATE_SECRET_KEY must be valid, and every Gerrit host needs usable credentials
+    that do not travel in cleartext (gerrit/host_checks.py). Also applies migrations."""
+    environ = os.environ if environ is None else environ
+    secret_box = SecretBox.from_env(environ)  # raises SecretKeyError with a clear message
+    problems = host_problems(settings.gerrit.hosts, environ, secret_key_set=secret_box is not None)
+    if problems:
+        raise UnsafeConfiguration("refusing to start: " + "; ".join(problems))
     db = await Database.open(settings.database.path)
     try:
         has_tokens = bool(settings.auth.tokens) or await _has_stored_tokens(db)
@@ -150,6 +156,8 @@ def create_app(
         twirp_prefix=settings.server.twirp_prefix,
         max_body_bytes=settings.server.max_body_bytes,
         max_timeout_s=settings.server.max_timeout_s,
+        max_concurrent_requests=settings.server.max_concurrent_requests,
+        max_request_fields=settings.server.max_request_fields,
         authenticate=authenticator,
     )
 
@@ -157,7 +165,11 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        db = await Database.open(settings.database.path)
+        db = await Database.open(
+            settings.database.path,
+            busy_timeout_ms=settings.database.busy_timeout_ms,
+            max_size_bytes=settings.database.max_size_bytes,
+        )
         runtime.db = db
         # One aiohttp session for the process (Gerrit, tree status), closed last.
         session = aiohttp.ClientSession()

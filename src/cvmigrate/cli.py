@@ -103,9 +103,10 @@ async def _serve(settings: Settings, port_file: str | None) -> None:
     config.bind = [f"fd://{sock.fileno()}"]
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
-    # Slow clients: a connection idle this long without a complete request is closed.
-    config.keep_alive_timeout = 30
-    config.read_timeout = 60
+    # Slow clients: a connection without complete request headers (or idle between
+    # requests) is closed after keep_alive_timeout, one that stops sending after read_timeout.
+    config.keep_alive_timeout = settings.server.keep_alive_timeout_s
+    config.read_timeout = settings.server.read_timeout_s  # type: ignore[assignment]
     config.graceful_timeout = 10
 
     stop = asyncio.Event()

@@ -64,6 +64,27 @@ class ServerSettings(_Section):
     max_timeout_s: float = Field(
         300.0, gt=0, description="Upper bound applied to client deadlines (seconds)."
     )
+    max_concurrent_requests: int = Field(
+        256,
+        gt=0,
+        description="RPCs handled at once; more are answered RESOURCE_EXHAUSTED, not queued.",
+    )
+    # betterproto2 decodes ~100k fields a second (pure Python): this bounds the CPU one
+    # request can take; CQDaemon's largest calls (ReportRuns) carry a few tens of thousands.
+    max_request_fields: int = Field(
+        100_000,
+        gt=0,
+        description="Most fields (repeated elements included) one request message may hold.",
+    )
+    read_timeout_s: float = Field(
+        60.0, gt=0, description="A connection that sends nothing for this long is closed."
+    )
+    keep_alive_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="An idle connection, or one without complete request headers, is closed"
+        " after this long.",
+    )
 
     @pydantic.field_validator("bind")
     @classmethod
@@ -77,11 +98,25 @@ class ServerSettings(_Section):
         value = "/" + value.strip("/")
         if value == "/":
             raise ValueError("must not be empty: Twirp JSON would collide with Connect routes")
+        if value == "/prpc":
+            raise ValueError("must not be /prpc, where the pRPC routes are; e.g. /twirp")
         return value
 
 
 class DatabaseSettings(_Section):
     path: str = Field("./cvmigrate.db", description="SQLite database file.")
+    busy_timeout_ms: int = Field(
+        10_000,
+        ge=0,
+        description="How long a write waits for a lock held by another process before the"
+        " RPC answers UNAVAILABLE.",
+    )
+    max_size_bytes: int = Field(
+        0,
+        ge=0,
+        description="Writes that would grow the database past this size fail as on a full"
+        " disk (UNAVAILABLE); 0: no limit.",
+    )
 
 
 class TokenEntry(_Section):

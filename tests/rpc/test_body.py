@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import tracemalloc
 import zlib
 from collections.abc import AsyncIterator, Iterable
 
@@ -103,3 +104,16 @@ async def test_rejects_invalid_gzip(data: bytes) -> None:
 async def test_an_empty_gzip_body_is_an_empty_message() -> None:
     assert await read_body(_chunks([b""]), limit=10, gzip=True) == b""
     assert gunzip(b"", limit=10) == b""
+
+
+async def test_a_10_mb_gzip_bomb_under_a_1_mib_limit_is_refused_without_inflating_it() -> None:
+    bomb = gzip.compress(b"\0" * (10 * 1000 * 1000))  # ~10 KB on the wire
+    tracemalloc.start()
+    try:
+        with pytest.raises(BodyTooLarge):
+            await read_body(_chunks(_split(bomb, 16 * 1024)), limit=1024 * 1024, gzip=True)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # At most the limit (plus a byte) is ever inflated, held once while being appended.
+    assert peak < 3 * 1024 * 1024, peak

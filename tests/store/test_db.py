@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 
 import pytest
 
@@ -110,4 +111,80 @@ async def test_newer_database_refuses_to_open(tmp_path):
     conn.execute("INSERT INTO schema_version (version) VALUES (999)")
     conn.close()
     with pytest.raises(SchemaTooNew, match="999"):
+        await Database.open(path)
+
+
+async def test_reads_go_to_an_idle_reader_not_behind_a_long_one(tmp_path):
+    db = await Database.open(tmp_path / "x.db")
+    release = threading.Event()
+
+    def long_read(conn: sqlite3.Connection) -> int:
+        release.wait(timeout=30)  # holds its reader, as a large FetchActiveRuns does
+        return _count(conn)
+
+    try:
+        long = asyncio.create_task(db.read(long_read))
+        await asyncio.sleep(0)
+        # Taking turns would send the second of these to the busy reader.
+        for _ in range(3):
+            assert await asyncio.wait_for(db.read(_count), timeout=10) == 0
+        assert not long.done()
+        release.set()
+        assert await long == 0
+    finally:
+        release.set()
+        await db.close()
+
+
+async def test_a_full_database_fails_the_whole_batch_with_the_reason(tmp_path):
+    path = tmp_path / "x.db"
+    await (await Database.open(path)).close()  # the schema first: its size is the base
+    conn = sqlite3.connect(path)
+    pages, page_size = (
+        conn.execute(f"PRAGMA {name}").fetchone()[0] for name in ("page_count", "page_size")
+    )
+    conn.close()
+    db = await Database.open(path, max_size_bytes=(pages + 2) * page_size)
+
+    def huge(conn: sqlite3.Connection) -> int:
+        # SQLite undoes the whole transaction on SQLITE_FULL, including the small write
+        # that shares it (group commit): neither may be reported as written.
+        conn.execute(
+            "INSERT INTO api_tokens (sha256, identity, create_time) VALUES ('big', ?, 0)",
+            ("x" * 100_000,),
+        )
+        return 1
+
+    try:
+        results = await asyncio.gather(
+            db.write(_insert("small")), db.write(huge), return_exceptions=True
+        )
+        for result in results:
+            assert isinstance(result, StoreUnavailable), results
+            assert result.reason == "the database or disk is full"
+        assert await db.read(_count) == 0
+        assert await db.write(_insert("fits")) == 1  # what fits in free pages still goes in
+    finally:
+        await db.close()
+
+
+async def test_a_database_locked_elsewhere_fails_writes_after_the_busy_timeout(tmp_path):
+    db = await Database.open(tmp_path / "x.db", busy_timeout_ms=100)
+    other = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
+    try:
+        other.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(StoreUnavailable) as caught:
+            await asyncio.wait_for(db.write(_insert("a")), timeout=10)
+        assert caught.value.reason == "the database is locked by another connection"
+        assert await db.read(_count) == 0  # reads are not blocked (WAL)
+        other.execute("ROLLBACK")
+        assert await db.write(_insert("a")) == 1
+    finally:
+        other.close()
+        await db.close()
+
+
+async def test_a_database_that_cannot_be_opened_is_named(tmp_path):
+    path = tmp_path / "missing" / "x.db"
+    with pytest.raises(StoreUnavailable, match=f"cannot open the database {path}"):
         await Database.open(path)

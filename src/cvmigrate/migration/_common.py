@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from cvmigrate.rpc.codes import Code
 from cvmigrate.rpc.errors import RpcError
-from cvmigrate.store.db import StoreError
+from cvmigrate.store.db import StoreError, StoreUnavailable
 
 __all__ = ["store_errors"]
 
@@ -22,4 +22,6 @@ def store_errors(action: str) -> Iterator[None]:
         yield
     except StoreError as exc:
         log.error("%s failed: %s", action, exc)
-        raise RpcError(Code.UNAVAILABLE, f"{action} failed, retry later") from exc
+        # The reason (locked, disk full) tells the operator what to fix; it holds no SQL.
+        reason = f" ({exc.reason})" if isinstance(exc, StoreUnavailable) else ""
+        raise RpcError(Code.UNAVAILABLE, f"{action} failed{reason}, retry later") from exc

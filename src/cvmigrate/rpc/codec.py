@@ -13,13 +13,14 @@ from typing import Any, Final, Protocol, TypeVar
 
 import betterproto2
 
-from cvmigrate.rpc.json_check import check_json
-from cvmigrate.rpc.wire_check import DecodeError, check_wire
+from cvmigrate.rpc.json_check import check_json, check_json_size
+from cvmigrate.rpc.wire_check import DecodeError, TooManyFields, check_wire
 
 __all__ = [
     "DecodeError",
     "JsonStyle",
     "PreEncoded",
+    "TooManyFields",
     "decode_binary",
     "decode_json",
     "encode_binary",
@@ -50,11 +51,12 @@ class PreEncoded(Protocol):
         ...
 
 
-def decode_binary(cls: type[M], data: bytes) -> M:
-    """Parse binary protobuf `data` as `cls`; raises DecodeError if it is not valid."""
+def decode_binary(cls: type[M], data: bytes, *, max_fields: int | None = None) -> M:
+    """Parse binary protobuf `data` as `cls`; raises DecodeError if it is not valid and
+    TooManyFields if it holds more than `max_fields` fields (None: no limit)."""
     if type(data) is not bytes:
         data = bytes(data)
-    check_wire(cls, data)
+    check_wire(cls, data, max_fields=max_fields)
     try:
         return cls.parse(data)
     except Exception as exc:  # e.g. a Timestamp beyond datetime's range
@@ -66,11 +68,15 @@ def _reject_constant(name: str) -> Any:
     raise DecodeError(f"invalid JSON literal {name}")
 
 
-def decode_json(cls: type[M], data: bytes) -> M:
+def decode_json(cls: type[M], data: bytes, *, max_fields: int | None = None) -> M:
     """Parse a proto3 JSON object as `cls` (both key styles; unknown keys ignored).
 
-    Raises DecodeError for invalid JSON, a non-object body, or a value of the wrong shape.
+    Raises DecodeError for invalid JSON, a non-object body, or a value of the wrong shape,
+    and TooManyFields for more than `max_fields` values (None: no limit), counted before
+    the JSON is parsed.
     """
+    if max_fields is not None:
+        check_json_size(data, max_fields)
     try:
         value = json.loads(data, parse_constant=_reject_constant)
     except DecodeError:

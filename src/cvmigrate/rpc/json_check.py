@@ -7,6 +7,9 @@ a non-object message, a non-string string, a non-bool bool, a non-integral or ou
 integer, a non-list repeated field, a null inside a list, a non-object map, a malformed map
 key, and a Timestamp that is not an RFC 3339 string. Unknown keys are ignored (protojson's
 `DiscardUnknown`); `null` means "unset". Enum names and base64 are left to `from_dict`.
+
+`check_json_size` bounds the number of values before `json.loads` runs: 32 MiB of `{},`
+parse into 11 million dicts (0.7 s and 800 MB), and `from_dict` then costs microseconds each.
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ from typing import Any, Final
 import betterproto2
 from betterproto2.casing import safe_snake_case
 
-from cvmigrate.rpc.wire_check import DecodeError
+from cvmigrate.rpc.wire_check import DecodeError, TooManyFields
 
-__all__ = ["check_json"]
+__all__ = ["check_json", "check_json_size"]
 
 # Value kinds; INT carries its range, MESSAGE its schema, MAP its (key, value) specs.
 _STRING: Final = "string"
@@ -53,6 +56,8 @@ _RFC3339: Final = re.compile(
     r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})", re.IGNORECASE
 )
 _MAX_DEPTH: Final = 100
+# A JSON string, escapes included; removed before counting separators inside values.
+_JSON_STRING: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
 Spec = tuple[str, Any]
 JsonSchema = dict[str, tuple[str, bool, Spec]]
@@ -60,6 +65,23 @@ JsonSchema = dict[str, tuple[str, bool, Spec]]
 
 _SCHEMAS: dict[type, JsonSchema] = {}
 _BUILD_LOCK = threading.Lock()
+
+
+def check_json_size(data: bytes, max_values: int) -> None:
+    """Raise TooManyFields if the JSON text `data` may hold more than `max_values` values.
+
+    Every value but the outermost follows `[`, `{` or `,`, so counting those bytes bounds
+    the values from above in C speed; strings are stripped first only when the quick
+    count is over (commas in a long comment must not count).
+    """
+
+    def bound(text: bytes) -> int:
+        return text.count(b",") + text.count(b"[") + text.count(b"{")
+
+    if bound(data) <= max_values:
+        return
+    if bound(_JSON_STRING.sub(b'""', data)) > max_values:
+        raise TooManyFields(max_values)
 
 
 def check_json(cls: type[betterproto2.Message], value: Any) -> None:

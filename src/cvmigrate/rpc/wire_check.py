@@ -7,6 +7,10 @@ runtime (`proto.Unmarshal`) rejects: truncated or overlong varints, lengths beyo
 buffer, wire types 3/4 (groups) and 6/7, field number 0 or above 2^29-1, invalid UTF-8 in
 string fields, and a wire type that does not match a known field. Packed encoding is legal
 for repeated scalar fields. Unknown fields are skipped after their structure is checked.
+
+It also counts fields (every tag at any depth, each element of a packed field too) against
+an optional limit, because `parse` costs several microseconds per field: a body of a few
+megabytes of tiny repeated elements would otherwise hold the CPU for seconds.
 """
 
 from __future__ import annotations
@@ -16,11 +20,23 @@ from typing import Any, Final
 
 import betterproto2
 
-__all__ = ["DecodeError", "check_wire"]
+__all__ = ["DecodeError", "TooManyFields", "check_wire"]
 
 
 class DecodeError(ValueError):
     """The request body is not a valid encoding of the expected message."""
+
+
+class TooManyFields(DecodeError):
+    """The request message holds more fields than the server decodes for one call."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the message has more than {limit} fields, the server's limit")
+        self.limit = limit
+
+
+class _OverBudget(Exception):
+    """Raised deep inside the walk; check_wire turns it into TooManyFields."""
 
 
 _VARINT: Final = 0
@@ -53,12 +69,21 @@ _SCHEMAS: dict[type, Schema] = {}
 _BUILD_LOCK = threading.Lock()
 
 
-def check_wire(cls: type[betterproto2.Message], data: bytes) -> None:
-    """Validate `data` as a binary `cls`; raises DecodeError with a short reason."""
+def check_wire(
+    cls: type[betterproto2.Message], data: bytes, *, max_fields: int | None = None
+) -> None:
+    """Validate `data` as a binary `cls`; raises DecodeError with a short reason, and
+    TooManyFields when it holds more than `max_fields` fields (None: no limit)."""
     schema = _SCHEMAS.get(cls)
     if schema is None:
         schema = _schema_for(cls)
-    _walk(data, 0, len(data), schema, 0)
+    # A walk never sees more fields than bytes, so len(data) stands for "no limit".
+    budget = len(data) if max_fields is None else max_fields
+    try:
+        _walk(data, 0, len(data), schema, 0, budget)
+    except _OverBudget:
+        assert max_fields is not None
+        raise TooManyFields(max_fields) from None
 
 
 def _schema_for(cls: type[betterproto2.Message]) -> Schema:
@@ -131,11 +156,15 @@ def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
         shift += 7
 
 
-def _walk(buf: bytes, pos: int, end: int, schema: Schema, depth: int) -> None:
+def _walk(buf: bytes, pos: int, end: int, schema: Schema, depth: int, budget: int) -> int:
+    """Check the fields in buf[pos:end]; returns what is left of the field budget."""
     if depth > _MAX_DEPTH:
         raise DecodeError("message nesting too deep")
     get = schema.get
     while pos < end:
+        budget -= 1
+        if budget < 0:
+            raise _OverBudget
         tag = buf[pos]
         if tag < 0x80:
             pos += 1
@@ -178,7 +207,7 @@ def _walk(buf: bytes, pos: int, end: int, schema: Schema, depth: int) -> None:
         expected, kind, sub = spec
         if wire != expected:
             if wire == _LEN and kind == _PACKABLE:
-                _check_packed(buf, start, pos, expected, number)
+                budget = _check_packed(buf, start, pos, expected, number, budget)
                 continue
             raise DecodeError(f"field {number}: wrong wire type {wire}")
         if kind == _STRING:
@@ -187,16 +216,26 @@ def _walk(buf: bytes, pos: int, end: int, schema: Schema, depth: int) -> None:
             except UnicodeDecodeError:
                 raise DecodeError(f"field {number}: invalid UTF-8") from None
         elif kind == _MESSAGE:
-            _walk(buf, start, pos, sub, depth + 1)
+            budget = _walk(buf, start, pos, sub, depth + 1, budget)
+    return budget
 
 
-def _check_packed(buf: bytes, pos: int, end: int, wire: int, number: int) -> None:
+def _check_packed(buf: bytes, pos: int, end: int, wire: int, number: int, budget: int) -> int:
+    """Check a packed repeated field; returns the field budget left after its elements."""
     if wire == _I32 or wire == _I64:
-        if (end - pos) % (4 if wire == _I32 else 8):
+        size = 4 if wire == _I32 else 8
+        if (end - pos) % size:
             raise DecodeError(f"field {number}: packed fixed-size values are truncated")
-        return
+        budget -= (end - pos) // size
+        if budget < 0:
+            raise _OverBudget
+        return budget
     while pos < end:
+        budget -= 1
+        if budget < 0:
+            raise _OverBudget
         if buf[pos] < 0x80:
             pos += 1
         else:
             _, pos = _varint(buf, pos, end)
+    return budget

@@ -17,7 +17,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import aiosqlite
 from opentelemetry import trace
@@ -42,14 +42,68 @@ class StoreError(Exception):
 class StoreUnavailable(StoreError):
     """The database cannot be written now (locked, disk full, closed); retry later."""
 
+    def __init__(self, message: str, *, reason: str = "the database is unavailable") -> None:
+        super().__init__(message)
+        self.reason = reason
+        """What went wrong in words fit for a caller (no SQL, no values)."""
 
-def _configure(conn: sqlite3.Connection, *, writer: bool) -> None:
-    conn.execute("PRAGMA busy_timeout = 10000")
+
+# SQLite's primary result codes (extended ones such as SQLITE_IOERR_WRITE share the prefix)
+# that mean "not now" rather than "never", in words an operator can act on.
+_UNAVAILABLE_REASONS: Final = {
+    "SQLITE_BUSY": "the database is locked by another connection",
+    "SQLITE_LOCKED": "the database is locked by another connection",
+    "SQLITE_FULL": "the database or disk is full",
+    "SQLITE_IOERR": "disk I/O error",
+    "SQLITE_READONLY": "the database is read-only",
+    "SQLITE_CANTOPEN": "the database file cannot be opened",
+}
+
+
+def _unavailable(message: str, exc: sqlite3.Error) -> StoreUnavailable:
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    reason = _UNAVAILABLE_REASONS.get("_".join(name.split("_")[:2]))
+    error = StoreUnavailable(f"{message}: {exc}", reason=reason or "the database is unavailable")
+    error.__cause__ = exc
+    return error
+
+
+def _cannot_open(path: str, exc: sqlite3.Error) -> StoreUnavailable:
+    # Start-up and CLI commands show this message as is: say what to check.
+    return StoreUnavailable(
+        f"cannot open the database {path}: {exc} (check database.path, that its directory"
+        " exists and is writable, and that the file is an SQLite database)",
+        reason="the database cannot be opened",
+    )
+
+
+async def _connect(path: str) -> aiosqlite.Connection:
+    connection = aiosqlite.connect(path, isolation_level=None)
+    try:
+        return await connection
+    except sqlite3.Error as exc:
+        # aiosqlite stops its worker thread after a failed connect but does not wait for
+        # it; waiting here keeps the thread from reporting to an event loop closed by then.
+        await asyncio.to_thread(connection._thread.join, 10)
+        raise _cannot_open(path, exc) from exc
+
+
+def _configure(
+    conn: sqlite3.Connection, *, writer: bool, busy_timeout_ms: int, max_size_bytes: int
+) -> None:
+    # Another process holding the write lock (`cvmigrate` CLI, sqlite3 shell, backup) makes
+    # a write wait this long, then fail as UNAVAILABLE.
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")  # PRAGMA binds no values
     conn.execute("PRAGMA foreign_keys = ON")
     if writer:
         conn.execute("PRAGMA journal_mode = WAL")
         # FULL: a commit is durable before the RPC answers (survives kill -9 and power loss).
         conn.execute("PRAGMA synchronous = FULL")
+        if max_size_bytes:
+            # Growing past the cap fails with SQLITE_FULL, exactly as a full disk does.
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            pages = max(1, max_size_bytes // page_size)
+            conn.execute(f"PRAGMA max_page_count = {int(pages)}")  # PRAGMA binds no values
     else:
         conn.execute("PRAGMA query_only = ON")
 
@@ -70,6 +124,8 @@ class Database:
         self._writer = writer
         self._readers = readers
         self._next_reader = 0
+        self._reads_queued = [0] * len(readers)
+        """Reads given to each reader and not finished yet."""
         self._queue: asyncio.Queue[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]]
         self._queue = asyncio.Queue()
         self._task = asyncio.create_task(self._write_loop(), name="cvmigrate-db-writer")
@@ -80,24 +136,47 @@ class Database:
         """Write functions run by the writer."""
 
     @classmethod
-    async def open(cls, path: str | Path, *, migrate: bool = True) -> Database:
+    async def open(
+        cls,
+        path: str | Path,
+        *,
+        migrate: bool = True,
+        busy_timeout_ms: int = 10_000,
+        max_size_bytes: int = 0,
+    ) -> Database:
         """Open (creating if needed) and bring the schema up to date unless `migrate=False`.
 
-        Raises StoreError if the database is newer than this code knows.
+        A write waits `busy_timeout_ms` for another process's lock; `max_size_bytes` (0: no
+        limit) caps the file, writes past it failing as on a full disk.
+        Raises StoreError if the database is newer than this code knows, StoreUnavailable
+        (naming the path) if it cannot be opened.
         """
         path = str(path)
-        writer = await aiosqlite.connect(path, isolation_level=None)
+        writer = await _connect(path)
+        readers: list[aiosqlite.Connection] = []
         try:
-            await _run(writer, lambda c: _configure(c, writer=True))
+            await _run(
+                writer,
+                lambda c: _configure(
+                    c, writer=True, busy_timeout_ms=busy_timeout_ms, max_size_bytes=max_size_bytes
+                ),
+            )
             if migrate:
                 await _run(writer, apply_migrations)
-            readers = []
             for _ in range(_READERS):
-                reader = await aiosqlite.connect(path, isolation_level=None)
-                await _run(reader, lambda c: _configure(c, writer=False))
+                reader = await _connect(path)
+                await _run(
+                    reader,
+                    lambda c: _configure(
+                        c, writer=False, busy_timeout_ms=busy_timeout_ms, max_size_bytes=0
+                    ),
+                )
                 readers.append(reader)
-        except BaseException:
-            await writer.close()
+        except BaseException as exc:
+            for conn in (*readers, writer):
+                await conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise _cannot_open(path, exc) from exc
             raise
         return cls(path, writer, readers)
 
@@ -115,15 +194,23 @@ class Database:
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(conn)` on a read-only connection and return its result."""
-        reader = self._readers[self._next_reader % len(self._readers)]
-        self._next_reader += 1
+        # The least busy reader, in turn among equals: a point lookup must not queue
+        # behind a long read (FetchActiveRuns) when the other reader is idle; plain turns
+        # did that and put milliseconds on light calls' latency (bench/, issue 8).
+        count = len(self._readers)
+        start = self._next_reader
+        index = min(range(count), key=lambda i: (self._reads_queued[i], (i - start) % count))
+        self._next_reader = index + 1
+        self._reads_queued[index] += 1
         try:
             with _span("read", fn):
-                return await _run(reader, fn)
+                return await _run(self._readers[index], fn)
         except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"database read failed: {exc}") from exc
+            raise _unavailable("database read failed", exc) from exc
         except sqlite3.Error as exc:
             raise StoreError(f"database read failed: {exc}") from exc
+        finally:
+            self._reads_queued[index] -= 1
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(conn)` inside a committed transaction; return its result once durable.
@@ -132,7 +219,7 @@ class Database:
         A failed commit raises StoreUnavailable (nothing of the batch was written).
         """
         if self._closed:
-            raise StoreUnavailable("database is closed")
+            raise StoreUnavailable("database is closed", reason="the database is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         with _span("write", fn):
             await self._queue.put((fn, future))
@@ -156,7 +243,10 @@ class Database:
                         future.set_exception(value)
             except Exception as exc:  # the whole transaction failed
                 log.error("database commit failed: %s", exc)
-                error = StoreUnavailable(f"database write failed: {exc}")
+                if isinstance(exc, sqlite3.Error):
+                    error = _unavailable("database write failed", exc)
+                else:
+                    error = StoreUnavailable(f"database write failed: {exc}")
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(error)
@@ -187,13 +277,12 @@ def _span(kind: str, fn: Callable[..., Any]) -> Any:
 def _translate(exc: Exception) -> Exception:
     """SQLite errors become StoreError (locked/full/IO: StoreUnavailable); others pass."""
     if isinstance(exc, sqlite3.OperationalError):
-        error: Exception = StoreUnavailable(f"database write failed: {exc}")
-    elif isinstance(exc, sqlite3.Error):
+        return _unavailable("database write failed", exc)
+    if isinstance(exc, sqlite3.Error):
         error = StoreError(f"database write failed: {exc}")
-    else:
-        return exc
-    error.__cause__ = exc
-    return error
+        error.__cause__ = exc
+        return error
+    return exc
 
 
 def _commit_batch(
@@ -207,6 +296,10 @@ def _commit_batch(
             try:
                 result = fn(conn)
             except Exception as exc:
+                if not conn.in_transaction:
+                    # SQLite undid the whole transaction itself (SQLITE_FULL, some I/O
+                    # errors): the batch's other writes are gone too, so all of it fails.
+                    raise
                 conn.execute("ROLLBACK TO write_fn")
                 conn.execute("RELEASE write_fn")
                 outcomes.append((False, _translate(exc)))
