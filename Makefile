@@ -20,7 +20,7 @@ BQ_PROJECT ?= local-project
 BQ_DATA    ?= .bigquery-local
 
 .PHONY: all venv serve test lint format proto fake-gerrit clean bigquery-local bench-exporter \
-        bench bench-quick bench-hypercorn
+        bench bench-quick bench-hypercorn bench-tracing
 
 all: venv
 
@@ -75,6 +75,10 @@ bench-quick: $(BENCHSTAMP)
 # hypercorn's options for cvmigrate: asyncio vs uvloop, one process vs two workers.
 bench-hypercorn: $(BENCHSTAMP)
 	$(BIN)/python -m bench --scenario hypercorn $(ARGS)
+
+# The throughput cost of tracing: tracing off vs OTLP/HTTP export on, interleaved.
+bench-tracing: $(BENCHSTAMP)
+	$(BIN)/python -m bench --scenario tracing $(ARGS)
 
 # Exporter throughput vs the emulator's raw insert rate (bench/bench_exporter.py).
 bench-exporter: $(STAMP) $(BQSTAMP)

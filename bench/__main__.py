@@ -1,4 +1,4 @@
-"""`python -m bench [--scenario default|quick|hypercorn] [--protocol prpc|twirp|connect]`,
+"""`python -m bench [--scenario default|quick|hypercorn|tracing] [--protocol prpc|twirp|connect]`,
 or `python -m bench --burst METHOD [--count N] [--concurrency C]` for one RPC alone.
 
 Runs the scenario against real servers on 127.0.0.1 and writes
@@ -28,6 +28,7 @@ from bench.pbgen import ROOT
 from bench.report import evaluate, render_table, write_chart, write_json
 from bench.run import BURST_METHODS, Bench, log
 from bench.scenario import SCENARIOS
+from bench.tracing_study import run_tracing_study
 
 __all__ = ["main"]
 
@@ -135,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         elif args.scenario == "hypercorn":
             results = run_hypercorn_study(SCENARIOS["hypercorn"], args.protocol, workdir)
+        elif args.scenario == "tracing":
+            results = run_tracing_study(SCENARIOS["tracing"], args.protocol, workdir)
         else:
             results = run_default(args.scenario, args.protocol, workdir)
     results["meta"] = {
@@ -171,8 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         from bench.report import Target
 
         print(render_table([Target(**t) for t in results["targets"]]))
-    if "hypercorn" in results:
-        print(json.dumps(results["hypercorn"]["summary"], indent=1))
+    for study in ("hypercorn", "tracing"):
+        if study in results:
+            print(json.dumps(results[study]["summary"], indent=1))
     if "burst" in results:
         burst = results["burst"]
         print(json.dumps({k: v for k, v in burst.items() if k != "methods"}, indent=1))

@@ -12,6 +12,7 @@ trial), `trials` times.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +24,15 @@ from bench.scenario import Scenario
 from bench.servers import start_app, start_cvmigrate
 from bench.stats import CpuWindow, median, summarize
 
-__all__ = ["run_hypercorn_study"]
+__all__ = ["run_hypercorn_study", "run_variant_study"]
 
 _BASELINE = "serve (asyncio x1)"
 
 
 def run_hypercorn_study(scenario: Scenario, protocol: str, workdir: Path) -> dict[str, Any]:
-    """Start every variant, run the interleaved trials, return the results."""
-    import dataclasses
+    """Start every hypercorn variant, run the interleaved trials, return the results."""
 
-    bench = Bench(dataclasses.replace(scenario, protocol=protocol), workdir)
-    bench.prepare()
-    labels = [_BASELINE, *(label for label, _, _ in scenario.hypercorn_variants)]
-    try:
-        bench.servers[_BASELINE] = start_cvmigrate("serve", workdir, bench.config_path)
+    def start_variants(bench: Bench) -> None:
         for index, (label, loop, workers) in enumerate(scenario.hypercorn_variants):
             bench.servers[label] = start_app(
                 f"variant{index}",
@@ -46,6 +42,30 @@ def run_hypercorn_study(scenario: Scenario, protocol: str, workdir: Path) -> dic
                 workers=workers,
                 env={"CVMIGRATE_CONFIG": str(bench.config_path)},
             )
+
+    labels = [label for label, _, _ in scenario.hypercorn_variants]
+    return run_variant_study(scenario, protocol, workdir, "hypercorn", labels, start_variants)
+
+
+def run_variant_study(
+    scenario: Scenario,
+    protocol: str,
+    workdir: Path,
+    key: str,
+    variant_labels: list[str],
+    start_variants: Callable[[Bench], None],
+) -> dict[str, Any]:
+    """`cvmigrate serve` (the baseline) and the variants `start_variants` adds to
+    `bench.servers` under `variant_labels`, measured in interleaved trials; every rate is also
+    given relative to the baseline (`vs_serve`). Results under `results[key]`."""
+    import dataclasses
+
+    bench = Bench(dataclasses.replace(scenario, protocol=protocol), workdir)
+    bench.prepare()
+    labels = [_BASELINE, *variant_labels]
+    try:
+        bench.servers[_BASELINE] = start_cvmigrate("serve", workdir, bench.config_path)
+        start_variants(bench)
         for index, label in enumerate(labels):
             stats = bench.daemon_stats[label] = DaemonStats()
             # Variants share one database: no verification of RUNNING Runs (that would shrink
@@ -80,7 +100,7 @@ def run_hypercorn_study(scenario: Scenario, protocol: str, workdir: Path) -> dic
             name: round(row[name] / base[name], 3)
             for name in ("mix", "ReportVerifiedRun", "FetchRunStatus")
         }
-    bench.results["hypercorn"] = {"trials": trials, "summary": summary}
+    bench.results[key] = {"trials": trials, "summary": summary}
     return bench.results
 
 

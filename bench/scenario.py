@@ -87,4 +87,17 @@ SCENARIOS: dict[str, Scenario] = {
             ("uvloop x2", "uvloop", 2),
         ),
     ),
+    "tracing": Scenario(
+        name="tracing",
+        plan=SeedPlan(
+            mix_projects=8,
+            mix_runs=50,
+            far_sizes=(100,),
+            burst_runs=2000,
+            total_runs=5_000,
+        ),
+        trials=3,
+        mix_s=4.0,
+        burst_count=250,
+    ),
 }
