@@ -29,6 +29,7 @@ from cvmigrate.changelist.trigger import Trigger
 from cvmigrate.proto import bigquery as bigquery_pb
 from cvmigrate.proto import gerrit as gerrit_pb
 from cvmigrate.proto import migration as migration_pb
+from cvmigrate.rpc.codec import encode_length_delimited, encode_varint
 
 __all__ = ["HOST", "T0", "TemplateEncoder", "change_template", "snapshot_for"]
 
@@ -153,19 +154,6 @@ def snapshot_for(
     )
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _len_field(field_number: int, payload: bytes) -> bytes:
-    return _varint(field_number << 3 | 2) + _varint(len(payload)) + payload
-
-
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=_SEPARATORS, ensure_ascii=False)
 
@@ -266,9 +254,9 @@ class TemplateEncoder:
             cached = self._tails[tail_key] = _encoded(tail)
         gc = self._gc_template(mode)
         head_pb = bytes(migration_pb.RunCl(id=cl_id, gc=_gerrit_change(number, mode)))
-        info_pb = b"\x08" + _varint(number) + template.info_pb
+        info_pb = b"\x08" + encode_varint(number) + template.info_pb
         # RunCL fields 1-2, then info (3), then 4-6: the order every encoder writes.
-        pb = head_pb + _len_field(3, info_pb) + cached.pb
+        pb = head_pb + encode_length_delimited(3, info_pb) + cached.pb
         # proto3 JSON omits defaults; Twirp JSON has every field. Keys in field order.
         proto3 = {
             "id": str(cl_id),

@@ -17,7 +17,7 @@ from cvmigrate.changelist.encoded import EncodedCL
 from cvmigrate.migration._common import store_errors
 from cvmigrate.migration.deps import Deps
 from cvmigrate.proto import migration as migration_pb
-from cvmigrate.rpc.codec import JsonStyle
+from cvmigrate.rpc.codec import JsonStyle, encode_length_delimited
 from cvmigrate.rpc.codes import Code
 from cvmigrate.rpc.context import CallContext
 from cvmigrate.rpc.errors import RpcError
@@ -27,19 +27,6 @@ from cvmigrate.store import runs as runs_store
 __all__ = ["ActiveRunsResponse", "EncodedActiveRun", "fetch_active_runs"]
 
 log = logging.getLogger(__name__)
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _len_field(field_number: int, payload: bytes) -> bytes:
-    return _varint(field_number << 3 | 2) + _varint(len(payload)) + payload
 
 
 def _json_string(value: str) -> str:
@@ -55,9 +42,9 @@ class EncodedActiveRun:
     fyi_deps: tuple[EncodedCL, ...]
 
     def to_binary(self) -> bytes:
-        parts = [_len_field(1, self.run_id.encode("utf-8"))] if self.run_id else []
-        parts.extend(_len_field(2, cl.pb) for cl in self.cls)
-        parts.extend(_len_field(3, dep.pb) for dep in self.fyi_deps)
+        parts = [encode_length_delimited(1, self.run_id.encode("utf-8"))] if self.run_id else []
+        parts.extend(encode_length_delimited(2, cl.pb) for cl in self.cls)
+        parts.extend(encode_length_delimited(3, dep.pb) for dep in self.fyi_deps)
         return b"".join(parts)
 
     def to_json(self, style: JsonStyle) -> str:
@@ -95,7 +82,7 @@ class ActiveRunsResponse:
 
     def to_binary(self) -> bytes:
         self._require("pb")
-        return b"".join(_len_field(2, run.to_binary()) for run in self.active_runs)
+        return b"".join(encode_length_delimited(2, run.to_binary()) for run in self.active_runs)
 
     def to_json(self, style: JsonStyle) -> bytes:
         self._require(_ENCODING_OF_STYLE[style])

@@ -25,6 +25,8 @@ __all__ = [
     "decode_json",
     "encode_binary",
     "encode_json",
+    "encode_length_delimited",
+    "encode_varint",
 ]
 
 M = TypeVar("M", bound=betterproto2.Message)
@@ -90,6 +92,22 @@ def decode_json(cls: type[M], data: bytes, *, max_fields: int | None = None) -> 
         return cls.from_dict(value, ignore_unknown_fields=True)
     except Exception as exc:  # bad enum names, int strings, timestamps
         raise DecodeError(f"invalid {cls.__name__}: {exc}") from exc
+
+
+def encode_varint(value: int) -> bytes:
+    """A non-negative integer as a protobuf base-128 varint."""
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def encode_length_delimited(field_number: int, payload: bytes) -> bytes:
+    """One length-delimited field (a string, bytes or an encoded message): for splicing
+    stored encodings into a response without decoding them."""
+    return encode_varint(field_number << 3 | 2) + encode_varint(len(payload)) + payload
 
 
 def encode_binary(msg: betterproto2.Message | PreEncoded) -> bytes:

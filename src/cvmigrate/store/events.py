@@ -67,25 +67,8 @@ def list_events(
     if pending_only:
         clauses.append("done_time IS NULL")
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = conn.execute(
-        "SELECT id, run_id, kind, payload, trace_context, attempts, not_before, last_error,"
-        f" done_time FROM run_events {where} ORDER BY id",
-        params,
-    ).fetchall()
-    return [
-        RunEvent(
-            id=row[0],
-            run_id=row[1],
-            kind=row[2],
-            payload=json.loads(row[3]),
-            trace_context=row[4],
-            attempts=row[5],
-            not_before=from_us(row[6]),  # type: ignore[arg-type]
-            last_error=row[7],
-            done_time=from_us(row[8]),
-        )
-        for row in rows
-    ]
+    rows = conn.execute(f"SELECT {_COLUMNS} FROM run_events {where} ORDER BY id", params).fetchall()
+    return [_event_from_row(row) for row in rows]
 
 
 def pending_event_count(conn: sqlite3.Connection) -> int:
