@@ -24,6 +24,7 @@ __all__ = [
     "load_active_runs",
     "load_run_cls",
     "locate_run",
+    "running_attempts",
     "runs_by_attempt_key",
     "runs_due_for_delayed_cancel",
     "trigger_from_json",
@@ -202,6 +203,14 @@ def update_run(
         ),
     )
     return cursor.rowcount == 1
+
+
+def running_attempts(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    """(project, attempt key, Run ID) of every RUNNING Run: what the gauges count, without
+    loading whole Runs."""
+    return conn.execute(
+        "SELECT project, attempt_key, id FROM runs WHERE status = ?", (int(Status.RUNNING),)
+    ).fetchall()
 
 
 def get_run(conn: sqlite3.Connection, run_id: str) -> Run | None:
