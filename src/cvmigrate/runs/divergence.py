@@ -22,12 +22,17 @@ class Divergence:
         return len(self.only_cqdaemon) + len(self.only_cv)
 
 
-def divergence(reported_attempt_keys: Iterable[str], running: Iterable[Run]) -> Divergence:
-    """Both directions of the difference, each sorted."""
+def divergence(
+    reported_attempt_keys: Iterable[str], running: Iterable[Run | tuple[str, str]]
+) -> Divergence:
+    """Both directions of the difference, each sorted. `running` holds CV's RUNNING Runs,
+    as Runs or as (attempt key, Run ID) pairs."""
     reported = set(reported_attempt_keys)
-    running = list(running)
-    cv_keys = {run.attempt_key for run in running}
+    pairs = [(r.attempt_key, r.id) if isinstance(r, Run) else r for r in running]
+    cv_keys = {attempt_key for attempt_key, _ in pairs}
     return Divergence(
         only_cqdaemon=tuple(sorted(reported - cv_keys)),
-        only_cv=tuple(sorted(run.id for run in running if run.attempt_key not in reported)),
+        only_cv=tuple(
+            sorted(run_id for attempt_key, run_id in pairs if attempt_key not in reported)
+        ),
     )
