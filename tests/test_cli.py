@@ -17,7 +17,7 @@ from cvmigrate.config import load_settings
 from cvmigrate.proto import bigquery as bigquery_pb
 from cvmigrate.proto import migration as migration_pb
 from cvmigrate.secretbox import new_secret_key
-from cvmigrate.store import credentials, reports
+from cvmigrate.store import credentials, events, reports
 from cvmigrate.store.db import Database
 
 
@@ -85,6 +85,16 @@ def test_runs_list_show_and_divergence(tmp_path):
     shown = CliRunner().invoke(main, ["runs", "show", "--config", config, run.id])
     assert f"attempt key:   {run.attempt_key}" in shown.output
     assert "verified:      no" in shown.output
+    assert "event " not in shown.output  # no run-manager event yet
+
+    def failing_event(conn):
+        event_id = events.enqueue_event(conn, run.id, "cqd_finished", T0)
+        events.retry_event(conn, event_id, T0, "GerritTransientError: HTTP 503")
+
+    _write(tmp_path, failing_event)
+    shown = CliRunner().invoke(main, ["runs", "show", "--config", config, run.id])
+    assert "cqd_finished pending (attempts 1)" in shown.output
+    assert "last error: GerritTransientError: HTTP 503" in shown.output
     assert (
         CliRunner().invoke(main, ["runs", "show", "--config", config, "chromium/x-1-y"]).exit_code
         != 0

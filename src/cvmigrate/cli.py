@@ -244,6 +244,8 @@ def runs_show(config_path: str | None, run_id: str) -> None:
     for event in run_events:
         state = "done" if event.done_time else f"pending (attempts {event.attempts})"
         click.echo(f"event {event.id}: {event.kind} {state}")
+        if event.last_error:
+            click.echo(f"  last error: {event.last_error}")
 
 
 @runs.command("divergence")
