@@ -18,11 +18,10 @@ from typing import Any
 
 from bench.client import open_session
 from bench.cqdaemon import Daemon, DaemonStats
-from bench.load import burst
 from bench.run import Bench, log
 from bench.scenario import Scenario
 from bench.servers import start_app, start_cvmigrate
-from bench.stats import CpuWindow, median, summarize
+from bench.stats import median
 
 __all__ = ["run_hypercorn_study", "run_variant_study"]
 
@@ -120,21 +119,9 @@ async def _trials(bench: Bench, labels: list[str]) -> dict[str, list[dict[str, A
                 result = {"mix": await bench._mix(label, session)}
                 client = bench.client(session, label)
                 for method in ("ReportVerifiedRun", "FetchRunStatus"):
-                    if method == "FetchRunStatus":
-                        request = bench.fetch_status_request
-                    else:
-                        request = bench.verified_requests(scenario.burst_count)
-                    cpu = CpuWindow([server])
-                    with cpu.measure():
-                        recorder = await burst(
-                            client,
-                            method,
-                            request,
-                            count=scenario.burst_count,
-                            concurrency=scenario.burst_concurrency,
-                            seconds=scenario.burst_s,
-                        )
-                    result[method] = summarize(recorder, cpu)
+                    result[method] = await bench.measured_burst(
+                        client, server, method, scenario.burst_concurrency
+                    )
                 trials[label].append(result)
                 log(
                     f"trial {trial + 1} {label}: mix {result['mix']['rpc_per_s']} rpc/s, "

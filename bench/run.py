@@ -82,6 +82,27 @@ class Bench:
         self.daemons: dict[str, list[Daemon]] = {}
         self.daemon_stats: dict[str, DaemonStats] = {}
 
+    async def measured_burst(
+        self, client: Any, server: Server, method: str, concurrency: int
+    ) -> dict[str, Any]:
+        """A FetchRunStatus or ReportVerifiedRun burst against `server`, with its CPU."""
+        scenario = self.scenario
+        if method == "FetchRunStatus":
+            request: Any = self.fetch_status_request
+        else:
+            request = self.verified_requests(scenario.burst_count)
+        cpu = CpuWindow([server])
+        with cpu.measure():
+            recorder = await burst(
+                client,
+                method,
+                request,
+                count=scenario.burst_count,
+                concurrency=concurrency,
+                seconds=scenario.burst_s,
+            )
+        return summarize(recorder, cpu)
+
     # ---- set-up ----
 
     def prepare(self) -> None:
@@ -331,21 +352,7 @@ class Bench:
             for trial in range(scenario.trials):
                 for level in levels if trial == 0 else levels[:1]:
                     for method in trials[level]:
-                        if method == "FetchRunStatus":
-                            request = self.fetch_status_request
-                        else:
-                            request = self.verified_requests(scenario.burst_count)
-                        cpu = CpuWindow([server])
-                        with cpu.measure():
-                            recorder = await burst(
-                                client,
-                                method,
-                                request,
-                                count=scenario.burst_count,
-                                concurrency=level,
-                                seconds=scenario.burst_s,
-                            )
-                        result = summarize(recorder, cpu)
+                        result = await self.measured_burst(client, server, method, level)
                         trials[level][method].append(result)
                         log(f"burst {method} x{level}: {result['rpc_per_s']} rpc/s")
         summary: dict[str, Any] = {"concurrency": scenario.burst_concurrency}
