@@ -103,13 +103,20 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-# Regenerates src/cvmigrate/proto from schemas/ (betterproto2). The compiler runs ruff,
-# so the venv's bin must be on PATH. tests/test_proto.py fails when this is stale.
+# Regenerates src/cvmigrate/proto from schemas/: betterproto2 dataclasses (the service's
+# messages) and the official runtime's _pb2 modules (upb; the hot request bodies are parsed
+# with them, see rpc/codec.py). The betterproto2 compiler runs ruff, so the venv's bin must be
+# on PATH. tests/test_proto.py runs this target into a temporary PROTO_OUT and fails when the
+# committed code is stale.
+PROTO_OUT ?= src/cvmigrate/proto
 proto: $(STAMP)
-	rm -rf src/cvmigrate/proto && mkdir -p src/cvmigrate/proto
+	rm -rf $(PROTO_OUT) && mkdir -p $(PROTO_OUT)
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m grpc_tools.protoc -Ischemas \
-	  --python_betterproto2_out=src/cvmigrate/proto \
-	  --python_betterproto2_opt=client_generation=none $(PROTOS)
+	  --python_betterproto2_out=$(PROTO_OUT) \
+	  --python_betterproto2_opt=client_generation=none \
+	  --python_out=$(PROTO_OUT) --pyi_out=$(PROTO_OUT) $(PROTOS)
+	sed -i -E 's/^from (migration|gerrit|bigquery) import/from cvmigrate.proto.\1 import/' \
+	  $(PROTO_OUT)/*/*_pb2.py $(PROTO_OUT)/*/*_pb2.pyi
 
 # A loopback fake Gerrit with demo data, for trying the service by hand (tests/fakes/gerrit).
 fake-gerrit: $(STAMP)

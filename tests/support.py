@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from hypothesis import strategies as st
 
 from cvmigrate.changelist.snapshot import Dep, DepKind, Snapshot, deps_to_json, encode_snapshot
 from cvmigrate.changelist.trigger import Trigger
@@ -216,3 +217,30 @@ def decode_reply(
     if json_body:
         return Reply(Code.OK, decode_json(response_type, response.content), raw=response)
     return Reply(Code.OK, decode_binary(response_type, response.content), raw=response)
+
+
+def as_upb(request: Any) -> Any:
+    """A betterproto2 request as the server hands it to its handler when the method has
+    `request_upb` (rpc/methods.py): parsed by the official runtime; others unchanged."""
+    for method in MIGRATION_METHODS.values():
+        if type(request) is method.request_type and method.request_upb is not None:
+            return method.request_upb.FromString(bytes(request))
+    return request
+
+
+def mutate(body: bytes, data: Any) -> bytes:
+    """`body` flipped, truncated, grown or replaced at random (`data`: hypothesis st.data())."""
+    choice = data.draw(st.sampled_from(["flip", "truncate", "insert", "random", "same"]))
+    if choice == "random" or not body:
+        return data.draw(st.binary(max_size=300))
+    if choice == "flip":
+        index = data.draw(st.integers(0, len(body) - 1))
+        return (
+            body[:index] + bytes([body[index] ^ data.draw(st.integers(1, 255))]) + body[index + 1 :]
+        )
+    if choice == "truncate":
+        return body[: data.draw(st.integers(0, len(body) - 1))]
+    if choice == "insert":
+        index = data.draw(st.integers(0, len(body)))
+        return body[:index] + data.draw(st.binary(min_size=1, max_size=20)) + body[index:]
+    return body

@@ -25,6 +25,7 @@ from cvmigrate.gerrit.host_checks import host_problems
 from cvmigrate.loop_lag import LoopLagProbe
 from cvmigrate.migration import build_service, migration_handlers
 from cvmigrate.migration.deps import Deps
+from cvmigrate.migration.fetch_active_runs import ActiveRunsCache
 from cvmigrate.poller.tasks import start_pollers
 from cvmigrate.rpc.server import RpcServer
 from cvmigrate.runs.handler_context import HandlerContext
@@ -181,7 +182,16 @@ def create_app(
             backoff_base=settings.gerrit.retry_base_s,
             backoff_cap=settings.gerrit.retry_cap_s,
         )
-        runtime.deps = Deps(db=db, acl=acl, clock=clock, secret_box=secret_box, gerrit=gerrit)
+        runtime.deps = Deps(
+            db=db,
+            acl=acl,
+            clock=clock,
+            secret_box=secret_box,
+            gerrit=gerrit,
+            active_runs_cache=ActiveRunsCache()
+            if settings.server.fetch_active_runs_cache
+            else None,
+        )
         manager = RunManager(
             HandlerContext(
                 db=db,

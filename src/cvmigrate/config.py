@@ -69,8 +69,9 @@ class ServerSettings(_Section):
         gt=0,
         description="RPCs handled at once; more are answered RESOURCE_EXHAUSTED, not queued.",
     )
-    # betterproto2 decodes ~100k fields a second (pure Python): this bounds the CPU one
-    # request can take; CQDaemon's largest calls (ReportRuns) carry a few tens of thousands.
+    # betterproto2 decodes ~100k fields a second (pure Python; upb, for the loop methods,
+    # far more): this bounds the CPU one request can take; CQDaemon's largest calls
+    # (ReportRuns) carry a few tens of thousands.
     max_request_fields: int = Field(
         100_000,
         gt=0,
@@ -84,6 +85,11 @@ class ServerSettings(_Section):
         gt=0,
         description="An idle connection, or one without complete request headers, is closed"
         " after this long.",
+    )
+    fetch_active_runs_cache: bool = Field(
+        True,
+        description="Keep each project's FetchActiveRuns answer until the store changes it"
+        " (false: rebuild it on every call).",
     )
 
     @pydantic.field_validator("bind")

@@ -22,7 +22,7 @@ import pytest
 from harness import ServerProcess
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import change_info, create_run
+from support import change_info, create_run, mutate
 
 from cvmigrate.proto import bigquery as bigquery_pb
 from cvmigrate.proto import migration as migration_pb
@@ -158,23 +158,6 @@ def _check_answer(protocol: str, response: httpx.Response) -> None:
         )
 
 
-def _mutate(body: bytes, data: st.DataObject) -> bytes:
-    choice = data.draw(st.sampled_from(["flip", "truncate", "insert", "random", "same"]))
-    if choice == "random" or not body:
-        return data.draw(st.binary(max_size=300))
-    if choice == "flip":
-        index = data.draw(st.integers(0, len(body) - 1))
-        return (
-            body[:index] + bytes([body[index] ^ data.draw(st.integers(1, 255))]) + body[index + 1 :]
-        )
-    if choice == "truncate":
-        return body[: data.draw(st.integers(0, len(body) - 1))]
-    if choice == "insert":
-        index = data.draw(st.integers(0, len(body)))
-        return body[:index] + data.draw(st.binary(min_size=1, max_size=20)) + body[index:]
-    return body
-
-
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -185,7 +168,7 @@ def test_fuzz_every_method_every_protocol(target, fuzz_tally, data):
     url, db_path, valid = target
     protocol = data.draw(st.sampled_from(PROTOCOLS))
     method = data.draw(st.sampled_from([*METHODS, "NoSuchMethod", "fetchActiveRuns"]))
-    body = _mutate(valid.get(method, b""), data)
+    body = mutate(valid.get(method, b""), data)
     if data.draw(st.booleans()):
         body = json.dumps(
             data.draw(

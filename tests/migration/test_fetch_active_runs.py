@@ -7,9 +7,10 @@ from datetime import timedelta
 
 import pytest
 from conftest_helpers import ctx_for, expect_error
-from support import HOST, T0, Dep, DepKind, change_info, create_run, put_cl, set_status
+from support import HOST, T0, Dep, DepKind, as_upb, change_info, create_run, put_cl, set_status
 
-from cvmigrate.migration.fetch_active_runs import fetch_active_runs
+from cvmigrate.migration.fetch_active_runs import _load as load_answer
+from cvmigrate.migration.fetch_active_runs import fetch_active_runs as handler
 from cvmigrate.proto import bigquery as bigquery_pb
 from cvmigrate.proto import migration as migration_pb
 from cvmigrate.rpc.codec import JsonStyle, decode_json, encode_binary, encode_json
@@ -18,6 +19,11 @@ from cvmigrate.runs.status import Status
 from cvmigrate.store import reports
 
 REQUEST = migration_pb.FetchActiveRunsRequest(luci_project="chromium")
+
+
+def fetch_active_runs(request, ctx, deps):
+    """The handler as the server calls it: the request parsed by upb (support.as_upb)."""
+    return handler(as_upb(request), ctx, deps)
 
 
 async def _fetch(deps, request=REQUEST) -> migration_pb.FetchActiveRunsResponse:
@@ -170,12 +176,15 @@ async def test_fetch_active_runs_reads_only_the_encoding_it_answers_in(db, deps)
     for encoding, encode in encoders.items():
         ctx = ctx_for()
         ctx.response_encoding = encoding
-        one = await fetch_active_runs(REQUEST, ctx, deps)
-        assert encode(one) == encode(every)
-        (run,) = one.active_runs
-        for cl in run.cls:  # the Run's own CLs: only the encoding asked for was read
-            assert [name for name in encoders if getattr(cl, name)] == [encoding]
+        answer = await fetch_active_runs(REQUEST, ctx, deps)
+        assert encode(answer) == encode(every)
         for other, wrong in encoders.items():
             if other != encoding:
                 with pytest.raises(ValueError, match="asked for"):
-                    wrong(one)
+                    wrong(answer)
+        # What it was built from: the Run's own CLs read in that encoding only.
+        loaded = await db.read(lambda c, encoding=encoding: load_answer(c, "chromium", encoding))
+        (run,) = loaded.active_runs
+        for cl in run.cls:
+            assert [name for name in encoders if getattr(cl, name)] == [encoding]
+        assert encode(loaded) == encode(every)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import pytest
 from conftest_helpers import ctx_for, expect_error
-from support import change_info, create_run, set_status
+from support import as_upb, change_info, create_run, set_status
 
-from cvmigrate.migration.fetch_run_status import fetch_run_status
+from cvmigrate.migration.fetch_run_status import fetch_run_status as handler
 from cvmigrate.proto import migration as migration_pb
 from cvmigrate.rpc.codes import Code
 from cvmigrate.runs.status import Status
+
+
+def fetch_run_status(request, ctx, deps):
+    """The handler as the server calls it: the request parsed by upb (support.as_upb)."""
+    return handler(as_upb(request), ctx, deps)
 
 
 @pytest.mark.parametrize(

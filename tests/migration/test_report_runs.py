@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from conftest_helpers import ctx_for, expect_error
-from support import change_info, create_run
+from support import as_upb, change_info, create_run
 
-from cvmigrate.migration.report_runs import report_runs
+from cvmigrate.migration.report_runs import report_runs as handler
 from cvmigrate.proto import bigquery as bigquery_pb
 from cvmigrate.proto import migration as migration_pb
 from cvmigrate.rpc.codes import Code
@@ -13,6 +13,11 @@ from cvmigrate.runs.divergence import divergence
 from cvmigrate.runs.status import Status
 from cvmigrate.store import reports
 from cvmigrate.store import runs as runs_store
+
+
+def report_runs(request, ctx, deps):
+    """The handler as the server calls it: the request parsed by upb (support.as_upb)."""
+    return handler(as_upb(request), ctx, deps)
 
 
 def _run(key: str, project: str = "chromium", run_id: str = "") -> migration_pb.ReportedRun:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from conftest_helpers import ctx_for, expect_error
-from support import change_info, create_run
+from support import as_upb, change_info, create_run
 
-from cvmigrate.migration.report_verified_run import report_verified_run
+from cvmigrate.migration.report_verified_run import report_verified_run as handler
 from cvmigrate.proto import bigquery as bigquery_pb
 from cvmigrate.proto import migration as migration_pb
 from cvmigrate.rpc.codes import Code
 from cvmigrate.store import events, reports
 
 Action = migration_pb.ReportVerifiedRunRequestAction
+
+
+def report_verified_run(request, ctx, deps):
+    """The handler as the server calls it: the request parsed by upb (support.as_upb)."""
+    return handler(as_upb(request), ctx, deps)
 
 
 def _request(run_id: str = "", key: str = "", action: Action = Action.DRY_RUN_OK, msg: str = ""):

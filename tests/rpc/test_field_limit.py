@@ -156,15 +156,16 @@ def test_report_runs_under_the_limit_is_accepted(app_url: str) -> None:
 def test_large_messages_are_decoded_off_the_event_loop(
     app_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # ReportRuns is parsed by upb (rpc/methods.py request_upb): inline up to 64 KiB.
     threads: list[str] = []
-    real = cvmigrate.rpc.server.decode_binary
+    real = cvmigrate.rpc.server.decode_binary_upb
 
     def spy(*args: object, **kwargs: object) -> object:
         threads.append(threading.current_thread().name)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(cvmigrate.rpc.server, "decode_binary", spy)
-    for runs in (1, 1000):  # ~40 bytes and ~40 KB
+    monkeypatch.setattr(cvmigrate.rpc.server, "decode_binary_upb", spy)
+    for runs in (1, 4000):  # ~32 bytes and ~128 KB
         response = _post(app_url, "prpc", _runs_binary(runs), json_body=False)
         assert response.headers["x-prpc-grpc-code"] == "0", response.text
     small, large = threads

@@ -5,12 +5,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from cvmigrate.auth import Acl
 from cvmigrate.proto import gerrit
 from cvmigrate.secretbox import SecretBox
 from cvmigrate.store.db import Database
+
+if TYPE_CHECKING:
+    from cvmigrate.migration.fetch_active_runs import ActiveRunsCache
 
 __all__ = ["Deps", "GerritCalls"]
 
@@ -44,3 +47,5 @@ class Deps:
     """Encrypts netrc tokens; None when $CVMIGRATE_SECRET_KEY is not set."""
     gerrit: GerritCalls | None = None
     """The Gerrit client; None when the service was built without one."""
+    active_runs_cache: ActiveRunsCache | None = None
+    """FetchActiveRuns answers kept until the store changes them; None: build every call."""

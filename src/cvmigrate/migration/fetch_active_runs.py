@@ -4,6 +4,11 @@ The response is spliced from bytes stored when each Run was created (its frozen 
 and when each dependency CL was last fetched (fyi_deps): nothing is re-encoded per call.
 Only the encoding the answer is sent in is read from the store (`CallContext.
 response_encoding`); reading all three cost ~4x the time and memory (bench/, issue 8).
+
+CQDaemon asks on every loop and the answer changes far less often, so the encoded answer
+is kept per project and encoding (`ActiveRunsCache`) under the store's active-set versions
+(sql/sqlite/0003, bumped by triggers in the transaction of any write that changes it):
+a call whose versions are unchanged answers the kept bytes after one small read.
 """
 
 from __future__ import annotations
@@ -12,11 +17,13 @@ import dataclasses
 import json
 import logging
 import sqlite3
+import threading
 
 from cvmigrate.changelist.encoded import EncodedCL
 from cvmigrate.migration._common import store_errors
 from cvmigrate.migration.deps import Deps
 from cvmigrate.proto import migration as migration_pb
+from cvmigrate.proto.migration import migration_pb2
 from cvmigrate.rpc.codec import JsonStyle, encode_length_delimited
 from cvmigrate.rpc.codes import Code
 from cvmigrate.rpc.context import CallContext
@@ -24,7 +31,13 @@ from cvmigrate.rpc.errors import RpcError
 from cvmigrate.store import cls as cls_store
 from cvmigrate.store import runs as runs_store
 
-__all__ = ["ActiveRunsResponse", "EncodedActiveRun", "fetch_active_runs"]
+__all__ = [
+    "ActiveRunsCache",
+    "ActiveRunsResponse",
+    "EncodedActiveRun",
+    "EncodedAnswer",
+    "fetch_active_runs",
+]
 
 log = logging.getLogger(__name__)
 
@@ -119,19 +132,94 @@ def _load(conn: sqlite3.Connection, project: str, encoding: str | None) -> Activ
     return ActiveRunsResponse(tuple(active), encoding)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class EncodedAnswer:
+    """A FetchActiveRunsResponse already encoded in one form (rpc.codec.PreEncoded)."""
+
+    encoding: str
+    """`pb`, `json` or `twirp_json` (CallContext.response_encoding)."""
+    body: bytes
+
+    def _require(self, encoding: str) -> bytes:
+        if self.encoding != encoding:
+            raise ValueError(f"encoded as {self.encoding}, asked for {encoding}")
+        return self.body
+
+    def to_binary(self) -> bytes:
+        return self._require("pb")
+
+    def to_json(self, style: JsonStyle) -> bytes:
+        return self._require(_ENCODING_OF_STYLE[style])
+
+
+def _encode(response: ActiveRunsResponse, encoding: str) -> EncodedAnswer:
+    if encoding == "pb":
+        return EncodedAnswer(encoding, response.to_binary())
+    style = JsonStyle.PROTO3 if encoding == "json" else JsonStyle.TWIRP
+    return EncodedAnswer(encoding, response.to_json(style))
+
+
+class ActiveRunsCache:
+    """The latest answer per (project, encoding) with the active-set versions it was built
+    at. At most `max_entries` answers (the oldest go first); thread-safe, because answers
+    are looked up and kept on the store's reader threads."""
+
+    def __init__(self, max_entries: int = 256) -> None:
+        self._max_entries = max_entries
+        self._entries: dict[tuple[str, str], tuple[tuple[int, int], EncodedAnswer]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, project: str, encoding: str, versions: tuple[int, int]) -> EncodedAnswer | None:
+        with self._lock:
+            entry = self._entries.get((project, encoding))
+        if entry is None or entry[0] != versions:
+            return None
+        return entry[1]
+
+    def put(
+        self, project: str, encoding: str, versions: tuple[int, int], answer: EncodedAnswer
+    ) -> None:
+        with self._lock:
+            self._entries.pop((project, encoding), None)
+            self._entries[(project, encoding)] = (versions, answer)
+            while len(self._entries) > self._max_entries:
+                del self._entries[next(iter(self._entries))]
+
+
+def _answer(
+    conn: sqlite3.Connection, project: str, encoding: str, cache: ActiveRunsCache | None
+) -> EncodedAnswer:
+    """The encoded answer: the kept one if the versions are unchanged, else built (and
+    encoded here, on the reader thread, not on the event loop) and kept."""
+    if cache is None:
+        return _encode(_load(conn, project, encoding), encoding)
+    versions = runs_store.active_set_version(conn, project)  # before the data (see there)
+    answer = cache.get(project, encoding, versions)
+    if answer is None:
+        answer = _encode(_load(conn, project, encoding), encoding)
+        cache.put(project, encoding, versions, answer)
+    return answer
+
+
 async def fetch_active_runs(
-    request: migration_pb.FetchActiveRunsRequest, ctx: CallContext, deps: Deps
-) -> ActiveRunsResponse:
+    request: migration_pb2.FetchActiveRunsRequest, ctx: CallContext, deps: Deps
+) -> ActiveRunsResponse | EncodedAnswer:
+    """The request is an official-runtime message (rpc/methods.py `request_upb`). The
+    answer is encoded in `ctx.response_encoding`; without one (tools, tests), every
+    encoding is loaded and nothing is kept."""
     deps.acl.check_caller(ctx)
     if not request.luci_project:
         raise RpcError(Code.INVALID_ARGUMENT, "luci_project is required")
-    deps.acl.check_project(ctx, request.luci_project)
-    ctx.attributes["cv.luci_project"] = request.luci_project
+    project = request.luci_project
+    deps.acl.check_project(ctx, project)
+    ctx.attributes["cv.luci_project"] = project
+    encoding = ctx.response_encoding
+    cache = deps.active_runs_cache
     with store_errors("loading active runs"):
         try:
-            return await deps.db.read(
-                lambda c: _load(c, request.luci_project, ctx.response_encoding)
-            )
+            if encoding is None:
+                return await deps.db.read(lambda c: _load(c, project, None))
+            return await deps.db.read(lambda c: _answer(c, project, encoding, cache))
         except LookupError as exc:
-            log.error("FetchActiveRuns(%s): %s", request.luci_project, exc)
+            log.error("FetchActiveRuns(%s): %s", project, exc)
             raise RpcError(Code.INTERNAL, "inconsistent run data") from exc

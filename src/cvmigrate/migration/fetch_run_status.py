@@ -5,6 +5,7 @@ from __future__ import annotations
 from cvmigrate.migration._common import store_errors
 from cvmigrate.migration.deps import Deps
 from cvmigrate.proto import migration as migration_pb
+from cvmigrate.proto.migration import migration_pb2
 from cvmigrate.rpc.codes import Code
 from cvmigrate.rpc.context import CallContext
 from cvmigrate.rpc.errors import RpcError
@@ -29,8 +30,9 @@ def status_event(run: Run) -> tuple[str, str]:
 
 
 async def fetch_run_status(
-    request: migration_pb.FetchRunStatusRequest, ctx: CallContext, deps: Deps
+    request: migration_pb2.FetchRunStatusRequest, ctx: CallContext, deps: Deps
 ) -> migration_pb.FetchRunStatusResponse:
+    """The request is an official-runtime message (rpc/methods.py `request_upb`)."""
     deps.acl.check_caller(ctx)
     if not request.attempt_key:
         raise RpcError(Code.INVALID_ARGUMENT, "attempt_key is required")

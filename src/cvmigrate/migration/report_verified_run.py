@@ -6,8 +6,8 @@ import sqlite3
 
 from cvmigrate.migration._common import store_errors
 from cvmigrate.migration.deps import Deps
-from cvmigrate.proto import migration as migration_pb
 from cvmigrate.proto.google import protobuf as protobuf_pb
+from cvmigrate.proto.migration import migration_pb2
 from cvmigrate.rpc.codes import Code
 from cvmigrate.rpc.context import CallContext
 from cvmigrate.rpc.errors import RpcError
@@ -20,14 +20,15 @@ __all__ = ["CQD_VERIFICATION_COMPLETED", "report_verified_run"]
 
 
 async def report_verified_run(
-    request: migration_pb.ReportVerifiedRunRequest, ctx: CallContext, deps: Deps
+    request: migration_pb2.ReportVerifiedRunRequest, ctx: CallContext, deps: Deps
 ) -> protobuf_pb.Empty:
+    """The request is an official-runtime message (rpc/methods.py `request_upb`)."""
     deps.acl.check_caller(ctx)
     run = request.run
-    attempt_key = run.attempt.key if run and run.attempt else ""
+    attempt_key = run.attempt.key  # "" when unset (upb reads defaults through)
     # Spec §10.1: the original required run.id, then the attempt key, then run.id again.
     # We accept either and require at least one.
-    if run is None or not (run.id or attempt_key):
+    if not (run.id or attempt_key):
         raise RpcError(Code.INVALID_ARGUMENT, "run.id or run.attempt.key is required")
     with store_errors("looking up the Run"):
         found = await deps.db.read(lambda c: runs_store.locate_run(c, run.id, attempt_key))
@@ -40,7 +41,7 @@ async def report_verified_run(
 
     # Stored without run.id: the Run ID is the key (as CV's VerifiedCQDRun).
     run.id = ""
-    payload = bytes(request)
+    payload = request.SerializeToString()
     now = deps.clock()
     trace_context = current_trace_context()
 

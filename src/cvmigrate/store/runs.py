@@ -18,6 +18,7 @@ from cvmigrate.store.timeutil import from_us, to_us
 __all__ = [
     "ActiveRunRow",
     "StoredRunCL",
+    "active_set_version",
     "get_run",
     "insert_run",
     "list_runs",
@@ -294,6 +295,20 @@ _ACTIVE_RUN_CLS_SQL = {
     " ORDER BY c.run_id, c.position"
     for encodings in (tuple(_RUN_CL_ENCODINGS), *((name,) for name in _RUN_CL_ENCODINGS))
 }
+
+
+def active_set_version(conn: sqlite3.Connection, project: str) -> tuple[int, int]:
+    """(version of `project`'s FetchActiveRuns answer, version of the CL snapshots): both
+    change in the transaction of any write that can change the answer (triggers of
+    sql/sqlite/0003). Read it before the data, so that a cached answer is never newer
+    than the version it is kept under (a write in between only causes a rebuild)."""
+    versions = dict(
+        conn.execute(
+            "SELECT project, version FROM active_set_versions WHERE project IN (?, '')",
+            (project,),
+        ).fetchall()
+    )
+    return versions.get(project, 0), versions.get("", 0)
 
 
 def load_active_runs(
