@@ -38,6 +38,8 @@ _SUCCESS = 2
 _ACTION_SUBMIT = 1
 _ACTION_DRY_RUN_OK = 2
 _MIB = 1024 * 1024
+COLD_ENV = {"CVMIGRATE_SERVER_FETCH_ACTIVE_RUNS_CACHE": "false"}
+"""A cvmigrate server that rebuilds every FetchActiveRuns answer ([server] setting)."""
 BURST_METHODS = ("FetchActiveRuns", "FetchRunStatus", "ReportRuns", "ReportVerifiedRun")
 
 
@@ -78,6 +80,7 @@ class Bench:
         self.dataset: Dataset
         self.config_path: Path
         self.pristine_config: Path
+        self.cold_config: Path
         self.targets: Targets
         self.daemons: dict[str, list[Daemon]] = {}
         self.daemon_stats: dict[str, DaemonStats] = {}
@@ -125,6 +128,12 @@ class Bench:
         self.pristine_config = write_config(
             self.workdir / "pristine.toml", pristine, self.dataset.token_digests()
         )
+        # The cold server (FetchActiveRuns cache off) reads its own untouched copy.
+        cold = self.workdir / "cold.db"
+        shutil.copyfile(self.dataset.db_path, cold)
+        self.cold_config = write_config(
+            self.workdir / "cold.toml", cold, self.dataset.token_digests()
+        )
         self.targets = Targets(self.dataset)
         db_bytes = Path(self.dataset.db_path).stat().st_size
         self.results["dataset"] = {
@@ -156,6 +165,11 @@ class Bench:
                 "BENCH_PB_DIR": str(self.workdir / "pb"),
                 "BENCH_DATASET": str(self.workdir / "dataset.json"),
             },
+        )
+        # cvmigrate with FetchActiveRuns answers rebuilt on every call: the cost-growth target
+        # and the peer comparison read the work itself, not the kept answer.
+        self.servers["cold"] = start_cvmigrate(
+            "cold", self.workdir, self.cold_config, env=dict(COLD_ENV)
         )
         for kind in ("cvmigrate", "bare"):
             stats = self.daemon_stats[kind] = DaemonStats()
@@ -373,18 +387,23 @@ class Bench:
 
     async def peer(self) -> None:
         """FetchActiveRuns (100 runs × 3 CLs) and ReportVerifiedRun over Connect:
-        cvmigrate vs connectrpc 0.13 + upb, interleaved."""
+        cvmigrate vs connectrpc 0.13 + upb, interleaved; FetchActiveRuns also on the cold
+        server (answers rebuilt each call, as the peer does)."""
         scenario = self.scenario
         project = self.dataset.far_projects[max(p for p in self.dataset.far_projects if p <= 100)]
         methods = {"FetchActiveRuns": scenario.peer_far_count, "ReportVerifiedRun": 0}
         methods["ReportVerifiedRun"] = scenario.peer_rvr_count
+        kinds = {
+            "FetchActiveRuns": ("cvmigrate", "cold", "peer"),
+            "ReportVerifiedRun": ("cvmigrate", "peer"),
+        }
         trials: dict[str, dict[str, list[dict[str, Any]]]] = {
-            method: {"cvmigrate": [], "peer": []} for method in methods
+            method: {kind: [] for kind in kinds[method]} for method in methods
         }
         async with open_session(4) as session:
             for _ in range(scenario.trials):
                 for method, count in methods.items():
-                    for kind in ("cvmigrate", "peer"):
+                    for kind in kinds[method]:
                         client = self.client(session, kind, "connect")
                         if method == "FetchActiveRuns":
                             request = self.far_request(project)
@@ -418,14 +437,24 @@ class Bench:
                     [t["server_cpu_us_per_call"] for t in trials[method]["peer"]]
                 ),
             }
+            if "cold" in trials[method]:
+                cold = median([t["rpc_per_s"] for t in trials[method]["cold"]])
+                summary[method].update(
+                    cold_per_s=cold,
+                    cold_ratio=round(cold / peer, 3),
+                    cold_cpu_us_per_call=median(
+                        [t["server_cpu_us_per_call"] for t in trials[method]["cold"]]
+                    ),
+                )
         self.results["peer"] = summary
 
     async def growth(self) -> None:
         """FetchActiveRuns latency for 10, 100, 1000 runs (x 3 CLs), sizes interleaved, on
-        cvmigrate and on the bare endpoint replaying the same answers (what sending them
-        costs the stack alone)."""
+        cvmigrate with every answer rebuilt (the cold server: the cost of the work, not of
+        a kept answer) and on the bare endpoint replaying the same answers (what sending
+        them costs the stack alone)."""
         sizes = sorted(self.dataset.far_projects)
-        kinds = ("cvmigrate", "bare")
+        kinds = ("cold", "bare")
         samples: dict[tuple[str, int], list[float]] = {(k, n): [] for k in kinds for n in sizes}
         cpu_samples: dict[tuple[str, int], list[float]] = {(k, n): [] for k in kinds for n in sizes}
         nbytes: dict[int, int] = {}
@@ -490,8 +519,8 @@ class Bench:
                 )
             result[kind] = entry
             log(f"growth {kind}: {rows}")
-        # The target reads the top level: cvmigrate's own numbers.
-        self.results["growth"] = {**result["cvmigrate"], "bare": result["bare"]}
+        # The target reads the top level: cvmigrate's own numbers (every answer rebuilt).
+        self.results["growth"] = {**result["cold"], "bare": result["bare"]}
 
     def codec(self) -> None:
         project = self.dataset.far_projects[max(p for p in self.dataset.far_projects if p <= 100)]
@@ -528,8 +557,12 @@ class Bench:
         with FetchRunStatus alone, alongside FetchActiveRuns (100 runs × 3 CLs) at
         concurrency 2, and under the CQDaemon mix at full speed; plus the light calls'
         latency in each case."""
+        # Cache off: FetchActiveRuns alongside is the full build each time (the worst case).
         server = start_cvmigrate(
-            "stall", self.workdir, self.pristine_config, env={"CVMIGRATE_DEBUG_LOOP_LAG": "1"}
+            "stall",
+            self.workdir,
+            self.pristine_config,
+            env={"CVMIGRATE_DEBUG_LOOP_LAG": "1", **COLD_ENV},
         )
         project = self.dataset.far_projects[max(p for p in self.dataset.far_projects if p <= 100)]
         self.servers["stall"] = server
