@@ -465,10 +465,12 @@ class Bench:
                     project = self.dataset.far_projects[size]
                     for kind in kinds:
                         server = self.servers[kind]
-                        # Small answers take a few ms: several calls per round, their median.
+                        # Several calls per round (about as many runs at each size, and at
+                        # least two), their median: one call of the largest size swung the
+                        # per-run ratio by ±20% from run to run.
                         latencies = []
                         before = server.cpu_seconds()
-                        for _ in range(max(1, 100 // size)):
+                        for _ in range(max(2, 1000 // size)):
                             result = await clients[kind].call(
                                 "FetchActiveRuns", project, self.far_request(project)(0)[1]
                             )

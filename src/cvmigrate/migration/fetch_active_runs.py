@@ -24,7 +24,7 @@ from cvmigrate.migration._common import store_errors
 from cvmigrate.migration.deps import Deps
 from cvmigrate.proto import migration as migration_pb
 from cvmigrate.proto.migration import migration_pb2
-from cvmigrate.rpc.codec import JsonStyle, encode_length_delimited
+from cvmigrate.rpc.codec import JsonStyle, encode_length_delimited, encode_varint
 from cvmigrate.rpc.codes import Code
 from cvmigrate.rpc.context import CallContext
 from cvmigrate.rpc.errors import RpcError
@@ -55,10 +55,18 @@ class EncodedActiveRun:
     fyi_deps: tuple[EncodedCL, ...]
 
     def to_binary(self) -> bytes:
-        parts = [encode_length_delimited(1, self.run_id.encode("utf-8"))] if self.run_id else []
-        parts.extend(encode_length_delimited(2, cl.pb) for cl in self.cls)
-        parts.extend(encode_length_delimited(3, dep.pb) for dep in self.fyi_deps)
-        return b"".join(parts)
+        return b"".join(self.binary_parts([]))
+
+    def binary_parts(self, parts: list[bytes]) -> list[bytes]:
+        """Append the encoding to `parts` as field headers and the stored bytes themselves
+        (no copy of them until the one final join: an answer of 1000 Runs is ~18 MiB)."""
+        if self.run_id:
+            parts.append(encode_length_delimited(1, self.run_id.encode("utf-8")))
+        for number, encoded in ((2, self.cls), (3, self.fyi_deps)):
+            for cl in encoded:
+                parts.append(_FIELD_TAGS[number] + encode_varint(len(cl.pb)))
+                parts.append(cl.pb)
+        return parts
 
     def to_json(self, style: JsonStyle) -> str:
         if style is JsonStyle.TWIRP:  # snake_case, every field present
@@ -78,6 +86,8 @@ class EncodedActiveRun:
 
 
 _ENCODING_OF_STYLE = {JsonStyle.PROTO3: "json", JsonStyle.TWIRP: "twirp_json"}
+_FIELD_TAGS = {number: encode_varint(number << 3 | 2) for number in (1, 2, 3)}
+"""The tag of length-delimited field `number` (ActiveRun's and the response's fields)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -95,7 +105,14 @@ class ActiveRunsResponse:
 
     def to_binary(self) -> bytes:
         self._require("pb")
-        return b"".join(encode_length_delimited(2, run.to_binary()) for run in self.active_runs)
+        parts: list[bytes] = []
+        for run in self.active_runs:
+            header = len(parts)
+            parts.append(b"")  # the run's field header, once its length is known
+            run.binary_parts(parts)
+            length = sum(len(part) for part in parts[header + 1 :])
+            parts[header] = _FIELD_TAGS[2] + encode_varint(length)
+        return b"".join(parts)
 
     def to_json(self, style: JsonStyle) -> bytes:
         self._require(_ENCODING_OF_STYLE[style])
