@@ -142,7 +142,7 @@ def create_app(
     acl = Acl(settings.auth, dev_identity_allowed=dev_allowed)
 
     async def stored_token_identity(digest: str) -> str | None:
-        return await runtime.require_db().read(
+        return await runtime.require_db().read_point(
             lambda c: credentials.identity_for_token_digest(c, digest)
         )
 

@@ -95,3 +95,20 @@ async def test_report_runs_of_several_projects_stores_each_projects_runs(db, mak
         payload = await db.read(lambda c, project=project: _stored_payload(c, project))
         stored = migration_pb.ReportRunsRequest.parse(payload)
         assert [run.attempt.key for run in stored.runs] == [key]
+
+
+async def test_report_runs_does_not_wait_for_fsync(db, deps, monkeypatch):
+    # The report is replaced on every CQDaemon loop (and CV stored nothing): its write is
+    # committed without fsync unless it shares a batch with a durable one (store/db.py).
+    calls = []
+    real = type(db).write
+
+    async def spy(self, fn, **kw):
+        calls.append(kw)
+        return await real(self, fn, **kw)
+
+    monkeypatch.setattr(type(db), "write", spy)
+    await report_runs(migration_pb.ReportRunsRequest(runs=[_run("k1")]), ctx_for(), deps)
+    assert calls == [{"durable": False}]
+    keys, _ = await db.read(lambda c: reports.get_reported_attempt_keys(c, "chromium"))
+    assert keys == ["k1"]

@@ -188,3 +188,85 @@ async def test_a_database_that_cannot_be_opened_is_named(tmp_path):
     path = tmp_path / "missing" / "x.db"
     with pytest.raises(StoreUnavailable, match=f"cannot open the database {path}"):
         await Database.open(path)
+
+
+async def test_point_reads_run_on_the_event_loop_and_see_committed_writes(tmp_path):
+    db = await Database.open(tmp_path / "x.db")
+    try:
+        threads: list[str] = []
+
+        def count(conn: sqlite3.Connection) -> int:
+            threads.append(threading.current_thread().name)
+            return _count(conn)
+
+        assert await db.read_point(count) == 0
+        await db.write(_insert("t1"))
+        assert await db.read_point(count) == await db.read(_count) == 1
+        assert threads == [threading.current_thread().name] * 2  # no hop to a reader thread
+    finally:
+        await db.close()
+
+
+async def test_a_busy_point_read_is_done_by_a_reader_thread(tmp_path):
+    # SQLite answers a reader SQLITE_BUSY only in rare moments (WAL-index recovery); the
+    # point reader must then not wait on the event loop: `read` does the lookup instead.
+    db = await Database.open(tmp_path / "x.db")
+    try:
+        await db.write(_insert("t1"))
+        loop_thread = threading.current_thread()
+        attempts: list[bool] = []
+
+        def lookup(conn: sqlite3.Connection) -> int:
+            on_loop = threading.current_thread() is loop_thread
+            attempts.append(on_loop)
+            if on_loop:
+                busy = sqlite3.OperationalError("database is locked")
+                busy.sqlite_errorcode = sqlite3.SQLITE_BUSY
+                raise busy
+            return _count(conn)
+
+        assert await db.read_point(lookup) == 1
+        assert attempts == [True, False]
+    finally:
+        await db.close()
+
+
+async def test_point_read_errors_are_store_errors_like_reads(tmp_path):
+    db = await Database.open(tmp_path / "x.db")
+    try:
+
+        def broken(conn: sqlite3.Connection) -> object:
+            return conn.execute("SELECT * FROM no_such_table").fetchall()
+
+        for read in (db.read, db.read_point):
+            with pytest.raises(StoreError, match="database read failed"):
+                await read(broken)
+        # Read-only, as the reader threads.
+        with pytest.raises(StoreError):
+            await db.read_point(_insert("t2"))
+        assert await db.read(_count) == 0
+    finally:
+        await db.close()
+
+
+def _synchronous(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA synchronous").fetchone()[0]  # 1 NORMAL, 2 FULL
+
+
+async def test_writes_that_need_not_be_durable_skip_fsync_only_in_a_batch_of_their_own(tmp_path):
+    db = await Database.open(tmp_path / "x.db")
+    try:
+        assert await db.write(_synchronous) == 2
+        assert await db.write(_synchronous, durable=False) == 1
+        assert await db.write(_synchronous) == 2  # FULL again afterwards
+        # Sharing a batch with a durable write, a relaxed one is committed durably too.
+        mixed = await asyncio.gather(
+            db.write(_synchronous, durable=False),
+            db.write(_synchronous),
+            db.write(_synchronous, durable=False),
+        )
+        assert mixed == [2, 2, 2]
+        assert await db.write(_insert("t1"), durable=False) == 1
+        assert await db.read(_count) == 1
+    finally:
+        await db.close()

@@ -236,6 +236,13 @@ async def fetch_active_runs(
         try:
             if encoding is None:
                 return await deps.db.read(lambda c: _load(c, project, None))
+            if cache is not None:  # the usual case: unchanged since the last call
+                versions = await deps.db.read_point(
+                    lambda c: runs_store.active_set_version(c, project)
+                )
+                kept = cache.get(project, encoding, versions)
+                if kept is not None:
+                    return kept
             return await deps.db.read(lambda c: _answer(c, project, encoding, cache))
         except LookupError as exc:
             log.error("FetchActiveRuns(%s): %s", project, exc)

@@ -43,7 +43,7 @@ async def fetch_run_status(
         {"cv.luci_project": request.luci_project, "cv.attempt_key": request.attempt_key}
     )
     with store_errors("looking up the Run"):
-        run = await deps.db.read(
+        run = await deps.db.read_point(
             lambda c: runs_store.locate_run(c, request.cv_id, request.attempt_key)
         )
     if run is None:

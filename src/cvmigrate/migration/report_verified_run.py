@@ -31,7 +31,7 @@ async def report_verified_run(
     if not (run.id or attempt_key):
         raise RpcError(Code.INVALID_ARGUMENT, "run.id or run.attempt.key is required")
     with store_errors("looking up the Run"):
-        found = await deps.db.read(lambda c: runs_store.locate_run(c, run.id, attempt_key))
+        found = await deps.db.read_point(lambda c: runs_store.locate_run(c, run.id, attempt_key))
     if found is None:
         raise RpcError(Code.NOT_FOUND, f'Run "{run.id}" does not exist')
     deps.acl.check_project(ctx, found.project)
