@@ -56,6 +56,11 @@ async def test_failed_write_is_undone_alone(tmp_path):
             lambda c: [r[0] for r in c.execute("SELECT sha256 FROM api_tokens ORDER BY 1")]
         )
         assert tokens == ["a", "b"]
+        # Alone in its batch (no savepoint then): undone too, and the writer goes on.
+        with pytest.raises(ValueError, match="boom"):
+            await db.write(fails)
+        assert await db.write(_insert("c")) == 1
+        assert await db.read(_count) == 3
     finally:
         await db.close()
 
