@@ -29,6 +29,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from bench.client import FAILED_PRECONDITION, Recorder, RpcClient
+from cvmigrate.rpc.codec import encode_length_delimited
 
 if TYPE_CHECKING:
     from types import SimpleNamespace
@@ -45,15 +46,6 @@ _ACTION_SUBMIT = 1
 _ACTION_DRY_RUN_OK = 2
 _ACTION_FAIL = 3
 _FULL_RUN = 2
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 @dataclasses.dataclass
@@ -241,7 +233,7 @@ class Daemon:
             field = self._encoded.get(key)
             if field is None:
                 payload = run.SerializeToString()
-                field = self._encoded[key] = b"\x0a" + _varint(len(payload)) + payload
+                field = self._encoded[key] = encode_length_delimited(1, payload)
             parts.append(field)
         return b"".join(parts)
 

@@ -13,7 +13,7 @@ import aiohttp
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cvmigrate.auth import DEV_IDENTITY, Acl, Authenticator
@@ -251,15 +251,16 @@ def create_app(
         Route("/healthz", _healthz, methods=["GET"]),
         *([loop_lag.route()] if loop_lag is not None else []),
     ]
-    site = Starlette(routes=[*own_routes, Mount("/", app=rpc)], lifespan=lifespan)
+    site = Starlette(routes=own_routes, lifespan=lifespan)
     own_paths = frozenset(route.path for route in own_routes)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        """RPCs go straight to the RPC server: Starlette's middleware and router cost ~3%
-        of the CPU of a call under load and add nothing to it (bench/, issue 8)."""
-        if scope["type"] == "http" and scope["path"] not in own_paths:
-            await rpc(scope, receive, send)
-        else:
+        """Everything but the lifespan and the service's own routes goes straight to the RPC
+        server (which answers unknown paths itself): Starlette's middleware and router cost
+        ~3% of the CPU of a call under load and add nothing to it (bench/, issue 8)."""
+        if scope["type"] == "lifespan" or scope.get("path") in own_paths:
             await site(scope, receive, send)
+        else:
+            await rpc(scope, receive, send)
 
     return app

@@ -17,7 +17,6 @@ import dataclasses
 import json
 import logging
 import sqlite3
-import threading
 
 from cvmigrate.changelist.encoded import EncodedCL
 from cvmigrate.migration._common import store_errors
@@ -53,9 +52,6 @@ class EncodedActiveRun:
     run_id: str
     cls: tuple[EncodedCL, ...]
     fyi_deps: tuple[EncodedCL, ...]
-
-    def to_binary(self) -> bytes:
-        return b"".join(self.binary_parts([]))
 
     def binary_parts(self, parts: list[bytes]) -> list[bytes]:
         """Append the encoding to `parts` as field headers and the stored bytes themselves
@@ -178,17 +174,14 @@ def _encode(response: ActiveRunsResponse, encoding: str) -> EncodedAnswer:
 
 class ActiveRunsCache:
     """The latest answer per (project, encoding) with the active-set versions it was built
-    at. At most `max_entries` answers (the oldest go first); thread-safe, because answers
-    are looked up and kept on the store's reader threads."""
+    at. At most `max_entries` answers (the oldest go first). Used on the event loop only."""
 
     def __init__(self, max_entries: int = 256) -> None:
         self._max_entries = max_entries
         self._entries: dict[tuple[str, str], tuple[tuple[int, int], EncodedAnswer]] = {}
-        self._lock = threading.Lock()
 
     def get(self, project: str, encoding: str, versions: tuple[int, int]) -> EncodedAnswer | None:
-        with self._lock:
-            entry = self._entries.get((project, encoding))
+        entry = self._entries.get((project, encoding))
         if entry is None or entry[0] != versions:
             return None
         return entry[1]
@@ -196,26 +189,10 @@ class ActiveRunsCache:
     def put(
         self, project: str, encoding: str, versions: tuple[int, int], answer: EncodedAnswer
     ) -> None:
-        with self._lock:
-            self._entries.pop((project, encoding), None)
-            self._entries[(project, encoding)] = (versions, answer)
-            while len(self._entries) > self._max_entries:
-                del self._entries[next(iter(self._entries))]
-
-
-def _answer(
-    conn: sqlite3.Connection, project: str, encoding: str, cache: ActiveRunsCache | None
-) -> EncodedAnswer:
-    """The encoded answer: the kept one if the versions are unchanged, else built (and
-    encoded here, on the reader thread, not on the event loop) and kept."""
-    if cache is None:
-        return _encode(_load(conn, project, encoding), encoding)
-    versions = runs_store.active_set_version(conn, project)  # before the data (see there)
-    answer = cache.get(project, encoding, versions)
-    if answer is None:
-        answer = _encode(_load(conn, project, encoding), encoding)
-        cache.put(project, encoding, versions, answer)
-    return answer
+        self._entries.pop((project, encoding), None)
+        self._entries[(project, encoding)] = (versions, answer)
+        while len(self._entries) > self._max_entries:
+            del self._entries[next(iter(self._entries))]
 
 
 async def fetch_active_runs(
@@ -236,14 +213,21 @@ async def fetch_active_runs(
         try:
             if encoding is None:
                 return await deps.db.read(lambda c: _load(c, project, None))
+            versions = None
             if cache is not None:  # the usual case: unchanged since the last call
+                # Read before the data below: an answer built after a write it did not see
+                # the version of is kept under the older version, so it is only rebuilt.
                 versions = await deps.db.read_point(
                     lambda c: runs_store.active_set_version(c, project)
                 )
                 kept = cache.get(project, encoding, versions)
                 if kept is not None:
                     return kept
-            return await deps.db.read(lambda c: _answer(c, project, encoding, cache))
+            # Built and encoded on a reader thread, not on the event loop.
+            answer = await deps.db.read(lambda c: _encode(_load(c, project, encoding), encoding))
+            if cache is not None and versions is not None:
+                cache.put(project, encoding, versions, answer)
+            return answer
         except LookupError as exc:
             log.error("FetchActiveRuns(%s): %s", project, exc)
             raise RpcError(Code.INTERNAL, "inconsistent run data") from exc

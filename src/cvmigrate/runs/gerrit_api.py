@@ -1,5 +1,5 @@
-"""The Gerrit calls the run manager makes (gerrit.client.GerritClient satisfies them), and
-which of their failures mean "try again later"."""
+"""The Gerrit calls the run manager and PostGerritMessage make (gerrit.client.GerritClient
+satisfies them), and which of their failures mean "try again later"."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from cvmigrate.gerrit.errors import (
 )
 from cvmigrate.proto import gerrit
 
-__all__ = ["GerritApi", "retry_later"]
+__all__ = ["GerritApi", "GerritMessages", "retry_later"]
 
 
-class GerritApi(Protocol):
-    """The three Gerrit calls the run manager needs (spec/gerrit.md §2)."""
+class GerritMessages(Protocol):
+    """Reading a change and posting to it: what PostGerritMessage needs as well."""
 
     async def get_change(
         self,
@@ -32,6 +32,10 @@ class GerritApi(Protocol):
     async def set_review(
         self, host: str, request: gerrit.SetReviewRequest
     ) -> gerrit.ReviewResult: ...
+
+
+class GerritApi(GerritMessages, Protocol):
+    """The three Gerrit calls the run manager needs (spec/gerrit.md §2)."""
 
     async def submit_revision(
         self, host: str, request: gerrit.SubmitRevisionRequest

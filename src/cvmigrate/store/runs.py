@@ -301,8 +301,8 @@ _ACTIVE_RUN_CLS_SQL = {
 def active_set_version(conn: sqlite3.Connection, project: str) -> tuple[int, int]:
     """(version of `project`'s FetchActiveRuns answer, version of the CL snapshots): both
     change in the transaction of any write that can change the answer (triggers of
-    sql/sqlite/0003). Read it before the data, so that a cached answer is never newer
-    than the version it is kept under (a write in between only causes a rebuild)."""
+    sql/sqlite/0003). Read it before the data: an answer kept under these versions is then
+    never older than they say (a write in between only causes a rebuild later)."""
     versions = dict(
         conn.execute(
             "SELECT project, version FROM active_set_versions WHERE project IN (?, '')",
