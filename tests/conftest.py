@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -10,6 +10,8 @@ from typing import Any
 import official_pb
 import pytest
 from harness import ServerProcess
+
+from cvmigrate.store.db import Database
 
 
 @pytest.fixture
@@ -44,3 +46,11 @@ def google_pb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamesp
     """Official-runtime `_pb2` modules and connectrpc stubs for schemas/ (official_pb.py)."""
     with official_pb.generated(tmp_path_factory.mktemp("google_pb")) as modules:
         yield modules
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A fresh database in the test's temporary folder."""
+    database = await Database.open(tmp_path / "cvmigrate.db")
+    yield database
+    await database.close()

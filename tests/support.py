@@ -244,3 +244,17 @@ def mutate(body: bytes, data: Any) -> bytes:
         index = data.draw(st.integers(0, len(body)))
         return body[:index] + data.draw(st.binary(min_size=1, max_size=20)) + body[index:]
     return body
+
+
+class Clock:
+    """A clock tests move by hand; starts at `now`, or at the current second (for tests
+    whose fake Gerrit dates votes with the real time)."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now if now is not None else datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)

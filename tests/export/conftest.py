@@ -3,31 +3,22 @@ with a fresh table per test (insertId de-duplication is remembered per table).""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from bq_emulator import LocalBigQuery
-from export_support import Clock, emulator_settings
+from export_support import emulator_settings
 from google.cloud import bigquery
-from support import T0
+from support import T0, Clock
 
 from cvmigrate.config import BigQuerySettings
 from cvmigrate.export.sink import BigQuerySink, make_client
-from cvmigrate.store.db import Database
 
 
 @pytest.fixture
 def clock() -> Clock:
     return Clock(T0 + timedelta(hours=1))
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "cvmigrate.db")
-    yield database
-    await database.close()
 
 
 @pytest.fixture(scope="session")

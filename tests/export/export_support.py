@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta
 from typing import Any
 
 from bq_emulator import LocalBigQuery
@@ -12,19 +11,6 @@ from google.cloud import bigquery
 from cvmigrate.config import BigQuerySettings
 
 _TABLES = itertools.count(1)
-
-
-class Clock:
-    """A clock tests move by hand."""
-
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
 
 
 def emulator_settings(emulator: LocalBigQuery, **overrides: Any) -> BigQuerySettings:

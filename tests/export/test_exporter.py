@@ -12,9 +12,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from export_support import Clock
 from google.api_core import exceptions as google_exceptions
 from harness import TelemetryCapture, async_wait_for
+from support import Clock
 
 from cvmigrate.config import BigQuerySettings
 from cvmigrate.export.exporter import (

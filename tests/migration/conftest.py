@@ -2,39 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
-from pathlib import Path
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from support import T0
+from support import T0, Clock
 
 from cvmigrate.auth import Acl
 from cvmigrate.config import AuthSettings
 from cvmigrate.migration.deps import Deps
 from cvmigrate.secretbox import SecretBox, new_secret_key
 from cvmigrate.store.db import Database
-
-
-class Clock:
-    """A clock tests move by hand."""
-
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "cvmigrate.db")
-    yield database
-    await database.close()
 
 
 @pytest.fixture

@@ -4,20 +4,20 @@ the test moves, and a GerritClient whose retries do not wait."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from fakes.gerrit import FakeGerrit, fake_gerrit
-from poller_support import CV, HOST, OWNER, VOTER, Clock
+from poller_support import CV, HOST, OWNER, VOTER
+from support import Clock
 
 from cvmigrate.config import ProjectSettings
 from cvmigrate.gerrit.client import EnvCredentials, GerritClient
 from cvmigrate.poller.poller import ProjectPoller
 from cvmigrate.store.db import Database
 
-__all__ = ["client", "clock", "db", "fake", "fake_gerrit", "make_poller"]
+__all__ = ["client", "clock", "fake", "fake_gerrit", "make_poller"]
 
 
 @pytest.fixture
@@ -28,13 +28,6 @@ async def fake(fake_gerrit: FakeGerrit) -> FakeGerrit:
     fake_gerrit.add_account(OWNER, username="alice")
     fake_gerrit.add_account(VOTER, username="bob")
     return fake_gerrit
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "cvmigrate.db")
-    yield database
-    await database.close()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime, timedelta
 
 from cvmigrate.proto import migration as migration_pb
 from cvmigrate.runs.model import Run
@@ -11,23 +10,10 @@ from cvmigrate.runs.status import Status
 from cvmigrate.store import runs as runs_store
 from cvmigrate.store.db import Database
 
-__all__ = ["CV", "HOST", "OWNER", "VOTER", "Clock", "all_runs", "run_cl"]
+__all__ = ["CV", "HOST", "OWNER", "VOTER", "all_runs", "run_cl"]
 
 HOST = "chromium-review.googlesource.com"
 CV, OWNER, VOTER = 1000, 1001, 1002
-
-
-class Clock:
-    """A clock the test moves by hand (starts at the real time: votes carry real times)."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
 
 
 async def all_runs(db: Database, status: Status | None = None) -> list[Run]:

@@ -7,7 +7,8 @@ import sqlite3
 from datetime import timedelta
 
 from fakes.gerrit import FakeGerrit, FileSpec
-from poller_support import HOST, OWNER, VOTER, Clock, all_runs, run_cl
+from poller_support import HOST, OWNER, VOTER, all_runs, run_cl
+from support import Clock
 
 from cvmigrate.proto import bigquery as bigquery_pb
 from cvmigrate.runs.attempt_key import TriggeredCL, compute_attempt_key

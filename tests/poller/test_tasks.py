@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fakes.gerrit import FakeGerrit
 from harness import async_wait_for
-from poller_support import HOST, OWNER, VOTER, Clock, all_runs
+from poller_support import HOST, OWNER, VOTER, all_runs
+from support import Clock
 
 from cvmigrate.config import ProjectSettings
 from cvmigrate.gerrit.client import GerritClient

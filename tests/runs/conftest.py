@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -25,13 +24,6 @@ from cvmigrate.store.db import Database
 
 async def no_sleep(seconds: float) -> None:
     return None
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "cvmigrate.db")
-    yield database
-    await database.close()
 
 
 @pytest.fixture

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from support import T0, change_info, create_run
@@ -15,16 +13,8 @@ from cvmigrate.runs.model import Submission
 from cvmigrate.runs.status import Status
 from cvmigrate.store import outbox
 from cvmigrate.store import runs as runs_store
-from cvmigrate.store.db import Database
 
 NOW = T0 + timedelta(hours=2)
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "cvmigrate.db")
-    yield database
-    await database.close()
 
 
 class _Abort(Exception):
