@@ -45,6 +45,27 @@ async def test_fetch_active_runs_returns_running_runs_newest_first(db, deps):
     assert [run.id for run in response.active_runs] == [newer.id, older.id]
 
 
+async def test_fetch_active_runs_lists_cls_in_the_runs_order_not_by_clid(db, deps):
+    # Change 20 is known first (lower CLID) but comes second in the Run.
+    await db.write(lambda c: put_cl(c, change_info(20)))
+    await db.write(lambda c: create_run(c, changes=[change_info(10), change_info(20)]))
+    for encoding in ("pb", "json", "twirp_json"):
+        ctx = ctx_for()
+        ctx.response_encoding = encoding
+        answer = await fetch_active_runs(REQUEST, ctx, deps)
+        body = {
+            "pb": encode_binary,
+            "json": lambda a: encode_json(a, JsonStyle.PROTO3),
+            "twirp_json": lambda a: encode_json(a, JsonStyle.TWIRP),
+        }[encoding](answer)
+        if encoding == "pb":
+            (run,) = migration_pb.FetchActiveRunsResponse.parse(body).active_runs
+            assert [cl.gc.change for cl in run.cls] == [10, 20]
+        else:
+            (run,) = json.loads(body)["activeRuns" if encoding == "json" else "active_runs"]
+            assert [int(cl["gc"]["change"]) for cl in run["cls"]] == [10, 20]
+
+
 async def test_fetch_active_runs_cl_fields_come_from_the_frozen_snapshot(db, deps):
     run = await db.write(
         lambda c: create_run(c, changes=[change_info(7, voter=42)], mode="FULL_RUN")
