@@ -363,7 +363,7 @@ class Bench:
         }
         async with open_session(max(levels)) as session:
             client = self.client(session, "cvmigrate")
-            for trial in range(scenario.trials):
+            for trial in range(scenario.burst_trials):
                 for level in levels if trial == 0 else levels[:1]:
                     for method in trials[level]:
                         result = await self.measured_burst(client, server, method, level)

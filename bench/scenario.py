@@ -25,7 +25,11 @@ class Scenario:
     half_load_s: float = 10.0
     """The 50% point is the p99 target: a longer window, so that its p99 rests on ~1,000
     calls rather than a handful."""
-    burst_count: int = 600
+    burst_count: int = 400
+    burst_trials: int = 5
+    """Write vs read bursts, each pair interleaved, at `burst_concurrency` (the median is
+    the result: one burst is a fraction of a second, and a single slow one, such as the
+    first writes after the other phases, must not decide the ratio)."""
     burst_concurrency: int = 8
     burst_s: float = 6.0
     peer_far_count: int = 60
@@ -55,6 +59,7 @@ SCENARIOS: dict[str, Scenario] = {
             total_runs=2500,
         ),
         trials=1,
+        burst_trials=1,
         mix_s=2.0,
         open_fractions=(0.5,),
         open_s=2.0,

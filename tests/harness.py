@@ -20,6 +20,8 @@ import httpx
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
+from cvmigrate import telemetry
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -206,6 +208,7 @@ class TelemetryCapture:
         provider = TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(self.spans))
         trace.set_tracer_provider(provider)
+        telemetry.tracing(refresh=True)  # spans from now on, not after tracing()'s recheck
         self.metrics = InMemoryMetricReader()
         metrics.set_meter_provider(MeterProvider(metric_readers=[self.metrics]))
 

@@ -157,3 +157,27 @@ def test_acl_untrusted_caller_cannot_claim_a_project(acl_server):
         headers={"X-Luci-Project": "v8"},
     )
     assert reply.code is Code.PERMISSION_DENIED
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("method", ["FetchRunStatus", "ReportRuns", "ReportVerifiedRun"])
+def test_json_answers_carry_the_same_message_as_binary(acl_server, method, protocol):
+    """These handlers answer with official-runtime messages (encoded by upb in binary); a
+    JSON caller gets the same message through the server's JSON encoder."""
+    server, running_key, ended_key = acl_server
+    request, expected = _requests(running_key, ended_key)[method]
+    token, headers = _allowed_headers(method)
+    binary = call(server.base_url, method, request, protocol=protocol, token=token, headers=headers)
+    json_reply = call(
+        server.base_url,
+        method,
+        request,
+        protocol=protocol,
+        token=token,
+        headers=headers,
+        json_body=True,
+    )
+    assert binary.code is expected is json_reply.code, (binary, json_reply)
+    assert json_reply.message == binary.message
+    if method == "FetchRunStatus":
+        assert json_reply.message.event == "patch_ready_to_commit"  # a succeeded dry run

@@ -331,3 +331,18 @@ def test_authentication(http: httpx.Client, google_pb: SimpleNamespace) -> None:
     assert read_json(response)["extra"].split()[:2] == ["prpc", "user:alice"]
     response = post(http, body, content_type=BINARY, authorization="Bearer bad")
     assert_prpc_error(response, Code.UNAUTHENTICATED, 401, "bad token")
+
+
+def test_bad_accept_and_content_type_fail_every_time_though_formats_are_kept():
+    """The parsed formats are kept per header value; a bad value is refused on every call,
+    not only the first (exceptions are not kept)."""
+    from cvmigrate.rpc.errors import ProtocolError
+    from cvmigrate.rpc.prpc import _request_format, _response_format
+
+    for _ in range(2):
+        with pytest.raises(ProtocolError) as accept:
+            _response_format("text/html")
+        assert accept.value.http_status == 406
+        with pytest.raises(ProtocolError) as content_type:
+            _request_format("application/prpc; encoding=xml")
+        assert content_type.value.http_status == 415

@@ -209,3 +209,34 @@ def test_context_tells_the_answer_encoding_and_the_binary_request(
     assert response.status_code == 200, response.text
     answer = migration_pb.FetchRunStatusResponse.parse(response.content)
     assert (answer.event, answer.extra) == ("pb", request.hex())
+
+
+def test_request_headers_read_once_agree_with_starlette():
+    """The RPC path's header dict (read once per request) answers as Starlette's Headers
+    for what ASGI servers send (lower-case names): latin-1 values, the first of repeated
+    headers; a name that arrives in capitals is still found (HTTP names ignore case)."""
+    from starlette.datastructures import Headers
+
+    from cvmigrate.rpc.server import _Request
+
+    raw = [
+        (b"content-type", b"application/prpc; encoding=binary"),
+        (b"x-repeated", b"first"),
+        (b"x-repeated", b"second"),
+        (b"authorization", b"Bearer caf\xe9"),
+        (b"accept", b""),
+    ]
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": raw}
+    ours = _Request(scope).headers
+    theirs = Headers(scope=scope)
+    for name in ("content-type", "x-repeated", "authorization", "accept", "missing"):
+        assert ours.get(name) == theirs.get(name), name
+    assert ours["x-repeated"] == "first"
+    assert ours["authorization"] == "Bearer café"
+    capitals = {
+        "type": "http",
+        "method": "POST",
+        "path": "/",
+        "headers": [(b"X-Luci-Project", b"v8")],
+    }
+    assert _Request(capitals).headers == {"x-luci-project": "v8"}

@@ -275,3 +275,56 @@ async def test_writes_that_need_not_be_durable_skip_fsync_only_in_a_batch_of_the
         assert await db.read(_count) == 1
     finally:
         await db.close()
+
+
+async def test_close_finishes_the_writes_queued_before_it(tmp_path):
+    path = tmp_path / "x.db"
+    db = await Database.open(path)
+    writes = [asyncio.ensure_future(db.write(_insert(f"q{i}"))) for i in range(50)]
+    await asyncio.sleep(0)  # the writes are queued ...
+    await db.close()  # ... and close waits for all of them
+    assert [w.result() for w in writes] == [1] * 50
+    conn = sqlite3.connect(path)
+    try:
+        assert _count(conn) == 50
+    finally:
+        conn.close()
+
+
+async def test_a_write_whose_caller_was_cancelled_still_commits(tmp_path):
+    db = await Database.open(tmp_path / "x.db")
+    started, release = threading.Event(), threading.Event()
+
+    def slow(conn: sqlite3.Connection) -> int:
+        started.set()
+        assert release.wait(10)
+        return _insert("cancelled-caller")(conn)
+
+    try:
+        caller = asyncio.ensure_future(db.write(slow))
+        assert await asyncio.to_thread(started.wait, 10)
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        release.set()
+        await db.write(_insert("next"))  # committed after the cancelled caller's write
+        assert await db.read(_count) == 2
+    finally:
+        release.set()
+        await db.close()
+
+
+async def test_the_writer_survives_a_write_that_raises_a_base_exception(tmp_path):
+    db = await Database.open(tmp_path / "x.db")
+
+    def exits(conn: sqlite3.Connection) -> None:
+        _insert("never")(conn)
+        raise SystemExit(3)
+
+    try:
+        with pytest.raises(StoreUnavailable):
+            await db.write(exits)
+        assert await db.write(_insert("after")) == 1
+        assert await db.read(_count) == 1  # the failed batch was undone
+    finally:
+        await db.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from cvmigrate.migration._common import store_errors
 from cvmigrate.migration.deps import Deps
-from cvmigrate.proto import migration as migration_pb
 from cvmigrate.proto.migration import migration_pb2
 from cvmigrate.rpc.codes import Code
 from cvmigrate.rpc.context import CallContext
@@ -31,7 +30,7 @@ def status_event(run: Run) -> tuple[str, str]:
 
 async def fetch_run_status(
     request: migration_pb2.FetchRunStatusRequest, ctx: CallContext, deps: Deps
-) -> migration_pb.FetchRunStatusResponse:
+) -> migration_pb2.FetchRunStatusResponse:
     """The request is an official-runtime message (rpc/methods.py `request_upb`)."""
     deps.acl.check_caller(ctx)
     if not request.attempt_key:
@@ -55,4 +54,4 @@ async def fetch_run_status(
             Code.FAILED_PRECONDITION, f'Run "{run.id}" is not final yet ({run.status.name})'
         )
     event, extra = status_event(run)
-    return migration_pb.FetchRunStatusResponse(event=event, extra=extra)
+    return migration_pb2.FetchRunStatusResponse(event=event, extra=extra)

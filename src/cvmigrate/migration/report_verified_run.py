@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import sqlite3
 
+from google.protobuf import empty_pb2
+
 from cvmigrate.migration._common import store_errors
 from cvmigrate.migration.deps import Deps
-from cvmigrate.proto.google import protobuf as protobuf_pb
 from cvmigrate.proto.migration import migration_pb2
 from cvmigrate.rpc.codes import Code
 from cvmigrate.rpc.context import CallContext
 from cvmigrate.rpc.errors import RpcError
 from cvmigrate.runs.event_kinds import CQD_VERIFICATION_COMPLETED
+from cvmigrate.runs.model import Run
 from cvmigrate.store import events, reports
 from cvmigrate.store import runs as runs_store
 from cvmigrate.telemetry import current_trace_context
@@ -21,7 +23,7 @@ __all__ = ["CQD_VERIFICATION_COMPLETED", "report_verified_run"]
 
 async def report_verified_run(
     request: migration_pb2.ReportVerifiedRunRequest, ctx: CallContext, deps: Deps
-) -> protobuf_pb.Empty:
+) -> empty_pb2.Empty:
     """The request is an official-runtime message (rpc/methods.py `request_upb`)."""
     deps.acl.check_caller(ctx)
     run = request.run
@@ -30,36 +32,37 @@ async def report_verified_run(
     # We accept either and require at least one.
     if not (run.id or attempt_key):
         raise RpcError(Code.INVALID_ARGUMENT, "run.id or run.attempt.key is required")
-    with store_errors("looking up the Run"):
-        found = await deps.db.read_point(lambda c: runs_store.locate_run(c, run.id, attempt_key))
-    if found is None:
-        raise RpcError(Code.NOT_FOUND, f'Run "{run.id}" does not exist')
-    deps.acl.check_project(ctx, found.project)
-    ctx.attributes.update({"cv.run_id": found.id, "cv.luci_project": found.project})
-    if attempt_key:
-        ctx.attributes["cv.attempt_key"] = attempt_key
-
+    run_id = run.id
     # Stored without run.id: the Run ID is the key (as CV's VerifiedCQDRun).
     run.id = ""
     payload = request.SerializeToString()
     now = deps.clock()
     trace_context = current_trace_context()
 
-    def save(conn: sqlite3.Connection) -> bool:
+    def save(conn: sqlite3.Connection) -> Run:
+        # The lookup is part of the write's transaction: nothing can change the Run between
+        # the checks and the save, and the event loop does not do the lookup as well
+        # (bench/, issue 8). An RpcError here undoes this write alone.
+        found = runs_store.locate_run(conn, run_id, attempt_key)
+        if found is None:
+            raise RpcError(Code.NOT_FOUND, f'Run "{run_id}" does not exist')
+        deps.acl.check_project(ctx, found.project)
         # First write wins: a retry after a lost answer must not change what CV is
         # already acting on (spec §4.3 history, 15a9f2a6f9). Save and event together.
-        if not reports.insert_verified_if_absent(conn, found.id, payload, now):
-            return False
-        events.enqueue_event(
-            conn,
-            found.id,
-            CQD_VERIFICATION_COMPLETED,
-            now,
-            payload={"action": int(request.action)},
-            trace_context=trace_context,
-        )
-        return True
+        if reports.insert_verified_if_absent(conn, found.id, payload, now):
+            events.enqueue_event(
+                conn,
+                found.id,
+                CQD_VERIFICATION_COMPLETED,
+                now,
+                payload={"action": int(request.action)},
+                trace_context=trace_context,
+            )
+        return found
 
     with store_errors("saving the verified run"):
-        await deps.db.write(save)
-    return protobuf_pb.Empty()
+        found = await deps.db.write(save)
+    ctx.attributes.update({"cv.run_id": found.id, "cv.luci_project": found.project})
+    if attempt_key:
+        ctx.attributes["cv.attempt_key"] = attempt_key
+    return empty_pb2.Empty()

@@ -12,6 +12,7 @@ import json
 from typing import Any, Final, Protocol, TypeVar
 
 import betterproto2
+from google.protobuf.message import Message as UpbMessage
 
 from cvmigrate.rpc.json_check import check_json, check_json_size
 from cvmigrate.rpc.wire_check import DecodeError, TooManyFields, check_wire
@@ -110,10 +111,13 @@ def encode_length_delimited(field_number: int, payload: bytes) -> bytes:
     return encode_varint(field_number << 3 | 2) + encode_varint(len(payload)) + payload
 
 
-def encode_binary(msg: betterproto2.Message | PreEncoded) -> bytes:
-    """The binary protobuf encoding of a message or a PreEncoded response."""
+def encode_binary(msg: betterproto2.Message | UpbMessage | PreEncoded) -> bytes:
+    """The binary protobuf encoding of a message (betterproto2 or official runtime) or a
+    PreEncoded response."""
     if isinstance(msg, betterproto2.Message):
         return bytes(msg)
+    if isinstance(msg, UpbMessage):
+        return msg.SerializeToString()
     return msg.to_binary()
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 if TYPE_CHECKING:
     import betterproto2
+    from google.protobuf.message import Message as UpbMessage
     from starlette.requests import Request
     from starlette.responses import Response
 
@@ -22,8 +23,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Adapter", "Call", "Format", "Result", "Route"]
 
-Result: TypeAlias = "betterproto2.Message | PreEncoded"
-"""What a handler returns: a response message, or its stored encodings."""
+Result: TypeAlias = "betterproto2.Message | UpbMessage | PreEncoded"
+"""What a handler returns: a response message, or its stored encodings. A message of the
+official runtime (upb) is encoded by it in binary; for JSON the server reads it into the
+method's betterproto2 response type first (`RpcServer._render`), so JSON has one encoder."""
 
 
 class Format(enum.Enum):

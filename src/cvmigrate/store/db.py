@@ -1,7 +1,7 @@
 """The SQLite database: one writer that commits concurrent writes together, and readers.
 
 Writes are plain functions of a `sqlite3.Connection` handed to `Database.write`. The writer
-task drains everything queued, runs the batch in one `BEGIN IMMEDIATE` transaction (each
+thread takes everything queued, runs the batch in one `BEGIN IMMEDIATE` transaction (each
 function inside its own SAVEPOINT, so one failing write does not undo the others), commits
 once with `synchronous=FULL`, and only then resolves the callers' futures: an RPC that was
 answered OK is on disk, and N concurrent writes cost one fsync instead of N (group commit).
@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
+import queue
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -121,23 +122,18 @@ class Database:
     def __init__(
         self,
         path: str,
-        writer: aiosqlite.Connection,
+        writer: sqlite3.Connection,
         readers: list[aiosqlite.Connection],
         point_reader: sqlite3.Connection | None = None,
     ):
         self.path = path
-        self._writer = writer
+        self._writer = _WriterThread(writer, self._deliver)
         self._readers = readers
         self._point_reader = point_reader
         """The event loop's own read-only connection (`read_point`); None: use `read`."""
         self._next_reader = 0
         self._reads_queued = [0] * len(readers)
         """Reads given to each reader and not finished yet."""
-        self._queue: asyncio.Queue[
-            tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], bool]
-        ]
-        self._queue = asyncio.Queue()
-        self._task = asyncio.create_task(self._write_loop(), name="cvmigrate-db-writer")
         self._closed = False
         self.commits = 0
         """Transactions committed by the writer (each may hold many writes)."""
@@ -161,17 +157,15 @@ class Database:
         (naming the path) if it cannot be opened.
         """
         path = str(path)
-        writer = await _connect(path)
+        writer = await asyncio.to_thread(
+            _open_writer,
+            path,
+            migrate=migrate,
+            busy_timeout_ms=busy_timeout_ms,
+            max_size_bytes=max_size_bytes,
+        )
         readers: list[aiosqlite.Connection] = []
         try:
-            await _run(
-                writer,
-                lambda c: _configure(
-                    c, writer=True, busy_timeout_ms=busy_timeout_ms, max_size_bytes=max_size_bytes
-                ),
-            )
-            if migrate:
-                await _run(writer, apply_migrations)
             for _ in range(_READERS):
                 reader = await _connect(path)
                 await _run(
@@ -186,8 +180,9 @@ class Database:
             point_reader = sqlite3.connect(path, isolation_level=None)
             _configure(point_reader, writer=False, busy_timeout_ms=0, max_size_bytes=0)
         except BaseException as exc:
-            for conn in (*readers, writer):
+            for conn in readers:
                 await conn.close()
+            writer.close()
             if isinstance(exc, sqlite3.Error):
                 raise _cannot_open(path, exc) from exc
             raise
@@ -198,11 +193,8 @@ class Database:
         if self._closed:
             return
         self._closed = True
-        await self._queue.join()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        for conn in (self._writer, *self._readers):
+        await self._writer.stop()  # after every write queued before it
+        for conn in self._readers:
             await conn.close()
         if self._point_reader is not None:
             self._point_reader.close()
@@ -263,37 +255,122 @@ class Database:
             raise StoreUnavailable("database is closed", reason="the database is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         with _span("write", fn):
-            await self._queue.put((fn, future, durable))
+            self._writer.submit((fn, future, durable))
             return await future
 
-    async def _write_loop(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < _MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            try:
-                outcomes = await _run(self._writer, functools.partial(_commit_batch, batch=batch))
-                self.commits += 1
-                self.writes += len(batch)
-                for (_, future, _), (ok, value) in zip(batch, outcomes, strict=True):
-                    if future.done():
-                        continue
-                    if ok:
-                        future.set_result(value)
-                    else:
-                        future.set_exception(value)
-            except Exception as exc:  # the whole transaction failed
-                log.error("database commit failed: %s", exc)
-                if isinstance(exc, sqlite3.Error):
-                    error = _unavailable("database write failed", exc)
-                else:
-                    error = StoreUnavailable(f"database write failed: {exc}")
-                for _, future, _ in batch:
-                    if not future.done():
-                        future.set_exception(error)
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
+    def _deliver(
+        self, batch: list[_Write], outcome: list[tuple[bool, Any]] | BaseException
+    ) -> None:
+        """On the event loop: the outcome of one batch (per write, or the whole
+        transaction's failure) goes to the writes' callers."""
+        if isinstance(outcome, BaseException):
+            log.error("database commit failed: %s", outcome)
+            if isinstance(outcome, sqlite3.Error):
+                error = _unavailable("database write failed", outcome)
+            else:
+                error = StoreUnavailable(f"database write failed: {outcome}")
+            for _, future, _ in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        self.commits += 1
+        self.writes += len(batch)
+        for (_, future, _), (ok, value) in zip(batch, outcome, strict=True):
+            if future.done():
+                continue  # its caller was cancelled; the write stands
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+
+_Write = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]", bool]
+"""(function, its caller's future, durable?)"""
+_STOP: Final = object()
+
+
+class _WriterThread:
+    """The writing connection and the one thread that uses it.
+
+    Writes are handed over through a thread-safe queue; the thread takes every write
+    waiting (up to `_MAX_BATCH`) as one batch, commits it, and gives the outcomes back to
+    the event loop with a single callback. No asyncio task stands in between: the task and
+    the aiosqlite hop it made cost two more turns of the event loop per batch (bench/,
+    issue 8)."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        deliver: Callable[[list[_Write], list[tuple[bool, Any]] | BaseException], None],
+    ) -> None:
+        self._conn = conn
+        self._deliver = deliver
+        self._loop = asyncio.get_running_loop()
+        self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name="cvmigrate-db-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, write: _Write) -> None:
+        self._inbox.put(write)
+
+    async def stop(self) -> None:
+        """Finish every write submitted before, then close the connection."""
+        self._inbox.put(_STOP)
+        await asyncio.to_thread(self._thread.join)
+
+    def _work(self) -> None:
+        inbox = self._inbox
+        try:
+            stopping = False
+            while not stopping:
+                first = inbox.get()
+                if first is _STOP:
+                    break
+                batch: list[_Write] = [first]
+                while len(batch) < _MAX_BATCH:
+                    try:
+                        item = inbox.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stopping = True
+                        break
+                    batch.append(item)
+                outcome: list[tuple[bool, Any]] | BaseException
+                try:
+                    outcome = _commit_batch(self._conn, batch=batch)
+                except BaseException as exc:  # handed to the callers; the thread goes on
+                    outcome = exc
+                self._loop.call_soon_threadsafe(self._deliver, batch, outcome)
+        finally:
+            self._conn.close()
+
+
+def _open_writer(
+    path: str, *, migrate: bool, busy_timeout_ms: int, max_size_bytes: int
+) -> sqlite3.Connection:
+    """On a worker thread: the writing connection, configured, the schema brought up to date
+    (it is then used by the writer thread only)."""
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise _cannot_open(path, exc) from exc
+    try:
+        _configure(
+            conn, writer=True, busy_timeout_ms=busy_timeout_ms, max_size_bytes=max_size_bytes
+        )
+        if migrate:
+            apply_migrations(conn)
+    except BaseException as exc:
+        conn.close()
+        if isinstance(exc, sqlite3.Error):
+            raise _cannot_open(path, exc) from exc
+        raise
+    return conn
+
+
+_NO_SPAN: Final = contextlib.nullcontext()
+"""Stands for a span when no tracer provider is set (reusable: it holds nothing)."""
 
 
 def _operation(fn: Callable[..., Any]) -> str:
@@ -305,6 +382,8 @@ def _operation(fn: Callable[..., Any]) -> str:
 def _span(kind: str, fn: Callable[..., Any]) -> Any:
     # One span per store transaction the caller waits for (a write may share its commit
     # with others: group commit); named by the operation, never by statements or values.
+    if not telemetry.tracing():
+        return _NO_SPAN
     return telemetry.tracer().start_as_current_span(
         f"store.{kind}",
         kind=trace.SpanKind.CLIENT,
@@ -326,11 +405,7 @@ def _translate(exc: Exception) -> Exception:
     return exc
 
 
-def _commit_batch(
-    conn: sqlite3.Connection,
-    *,
-    batch: list[tuple[Callable[[sqlite3.Connection], Any], Any, bool]],
-) -> list[tuple[bool, Any]]:
+def _commit_batch(conn: sqlite3.Connection, *, batch: list[_Write]) -> list[tuple[bool, Any]]:
     relaxed = not any(durable for _, _, durable in batch)
     if relaxed:  # see Database.write(durable=False)
         conn.execute("PRAGMA synchronous = NORMAL")
