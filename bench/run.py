@@ -112,7 +112,7 @@ class Bench:
         """Generate the official runtime's modules, seed the database, write the config."""
         started = time.perf_counter()
         self.pb = pbgen.load(pbgen.generate(self.workdir / "pb"))
-        log(f"seeding {self.scenario.plan.total_runs} runs ...")
+        log(f"seeding {self.scenario.plan.run_count} runs ...")
         self.dataset = seed_database(self.workdir / "cvmigrate.db", self.scenario.plan)
         (self.workdir / "dataset.json").write_text(json.dumps(self.dataset.to_json()))
         self.config_path = write_config(

@@ -51,12 +51,22 @@ class SeedPlan:
 
     mix_projects: int = 8
     mix_runs: int = 50
-    mix_pool: int | None = None
-    """Ended Runs per mix project; None: what is left of `total_runs`, shared out."""
+    mix_pool: int | None = 2000
+    """Ended Runs per mix project, one used per CQDaemon iteration (a Run CV "cancelled"),
+    never twice (every ReportVerifiedRun a first, durable report); None: what is left of
+    `total_runs`, shared out. 2000 covers the default scenario's mix trials and open-loop
+    sweep at ~500 iterations per second; a daemon whose pool runs out plays a different
+    mix (no FetchRunStatus or ReportVerifiedRun), which the results flag."""
     far_sizes: tuple[int, ...] = (10, 100, 1000)
     far_cls: int = 3
     burst_runs: int = 4000
     total_runs: int = 10_000
+
+    @property
+    def run_count(self) -> int:
+        """Runs in the store once seeded: the pools and fixed sets, or `total_runs` if more."""
+        fixed = self.mix_projects * self.mix_runs + sum(self.far_sizes) + self.burst_runs
+        return max(self.total_runs, fixed + self.mix_projects * self.pool_size())
 
     def pool_size(self) -> int:
         if self.mix_pool is not None:
