@@ -20,7 +20,7 @@ BQ_PROJECT ?= local-project
 BQ_DATA    ?= .bigquery-local
 
 .PHONY: all venv serve test lint format proto fake-gerrit clean bigquery-local bench-exporter \
-        bench bench-quick bench-hypercorn bench-tracing
+        bench bench-quick bench-hypercorn bench-tracing bench-ab
 
 all: venv
 
@@ -79,6 +79,10 @@ bench-hypercorn: $(BENCHSTAMP)
 # The throughput cost of tracing: tracing off vs OTLP/HTTP export on, interleaved.
 bench-tracing: $(BENCHSTAMP)
 	$(BIN)/python -m bench --scenario tracing $(ARGS)
+
+# Two builds side by side, each phase interleaved (bench/ab.py): ARGS="--a /path/to/tree".
+bench-ab: $(BENCHSTAMP)
+	$(BIN)/python -m bench.ab $(ARGS)
 
 # Exporter throughput vs the emulator's raw insert rate (bench/bench_exporter.py).
 bench-exporter: $(STAMP) $(BQSTAMP)
