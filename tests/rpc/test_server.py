@@ -240,3 +240,41 @@ def test_request_headers_read_once_agree_with_starlette():
         "headers": [(b"X-Luci-Project", b"v8")],
     }
     assert _Request(capitals).headers == {"x-luci-project": "v8"}
+
+
+@pytest.mark.parametrize(
+    "media_type", ["application/prpc; encoding=binary", "application/json", "text/plain"]
+)
+def test_prepared_responses_carry_starlettes_headers(media_type):
+    """Success answers are built from header lines encoded once: the same lines, in the
+    same order, as Starlette's Response would write."""
+    from starlette.responses import Response
+
+    from cvmigrate.rpc.protocol import PreparedResponse, content_type
+
+    head = ((b"x-prpc-grpc-code", b"0"), (b"x-content-type-options", b"nosniff"))
+    body = b"\x0a\x03abc"
+    ours = PreparedResponse(body, 200, head, content_type(media_type))
+    theirs = Response(
+        body,
+        200,
+        headers={k.decode(): v.decode() for k, v in head},
+        media_type=media_type,
+    )
+    assert ours.raw_headers == theirs.raw_headers
+    assert (ours.status_code, ours.body) == (theirs.status_code, theirs.body)
+    ours.headers["connection"] = "close"  # the server may still add a header
+    assert (b"connection", b"close") in ours.raw_headers
+
+
+def test_routes_are_kept_only_for_our_methods():
+    """Routes are looked up once per path, but only paths naming one of our methods are
+    kept: a caller sending endless new paths cannot grow the table."""
+    server = RpcServer(build_test_service())
+    for i in range(200):
+        assert server._dispatch(f"/prpc/migration.Migration/Nope{i}")[1].method is None
+        assert server._dispatch(f"/nothing/{i}/here") is None
+    known = server._dispatch("/prpc/migration.Migration/FetchRunStatus")
+    assert known[1].method is not None
+    assert server._dispatch("/prpc/migration.Migration/FetchRunStatus") is known
+    assert len(server._routes) == 1

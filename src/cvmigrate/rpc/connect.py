@@ -24,7 +24,7 @@ from cvmigrate.rpc.codec import JsonStyle, encode_binary, encode_json
 from cvmigrate.rpc.codes import CONNECT_CODE, CONNECT_HTTP_STATUS, Code
 from cvmigrate.rpc.errors import ProtocolError, RpcError
 from cvmigrate.rpc.media import parse_media_type
-from cvmigrate.rpc.protocol import Call, Format, Result, Route
+from cvmigrate.rpc.protocol import Call, Format, PreparedResponse, Result, Route, content_type
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -40,6 +40,7 @@ _MEDIA_TYPE: Final[dict[Format, str]] = {
 }
 _COMPRESSIONS: Final[dict[str, bool]] = {"identity": False, "gzip": True}  # name → is gzip
 _TIMEOUT: Final = re.compile(r"\d{1,10}")
+_CONTENT_TYPE: Final = {f: content_type(t) for f, t in _MEDIA_TYPE.items()}
 
 
 def _http_error(status: int, headers: dict[str, str] | None = None) -> ProtocolError:
@@ -128,7 +129,7 @@ class ConnectAdapter:
             body = encode_binary(result)
         else:
             body = encode_json(result, JsonStyle.PROTO3)
-        return Response(body, 200, media_type=_MEDIA_TYPE[call.response_format])
+        return PreparedResponse(body, 200, (), _CONTENT_TYPE[call.response_format])
 
     def failure(self, error: RpcError) -> Response:
         """`{"code", "message"?}` JSON with the Connect status; routing errors are bodiless."""

@@ -11,22 +11,48 @@ import dataclasses
 import enum
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
+from starlette.responses import Response
+
 if TYPE_CHECKING:
     import betterproto2
     from google.protobuf.message import Message as UpbMessage
     from starlette.requests import Request
-    from starlette.responses import Response
 
     from cvmigrate.rpc.codec import DecodeError, PreEncoded
     from cvmigrate.rpc.errors import RpcError
     from cvmigrate.rpc.methods import MethodInfo
 
-__all__ = ["Adapter", "Call", "Format", "Result", "Route"]
+__all__ = ["Adapter", "Call", "Format", "PreparedResponse", "Result", "Route", "content_type"]
 
 Result: TypeAlias = "betterproto2.Message | UpbMessage | PreEncoded"
 """What a handler returns: a response message, or its stored encodings. A message of the
 official runtime (upb) is encoded by it in binary; for JSON the server reads it into the
 method's betterproto2 response type first (`RpcServer._render`), so JSON has one encoder."""
+
+
+class PreparedResponse(Response):
+    """A Starlette response built from header lines encoded ahead of time: `head`, then
+    Content-Length, then `tail`, as Starlette lays them out. Every RPC's success answer is
+    one; Starlette's `init_headers` encoded the same few headers again on each call."""
+
+    def __init__(
+        self,
+        body: bytes,
+        status_code: int,
+        head: tuple[tuple[bytes, bytes], ...],
+        tail: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.body = body
+        self.raw_headers = [*head, (b"content-length", b"%d" % len(body)), *tail]
+
+
+def content_type(media_type: str) -> tuple[tuple[bytes, bytes], ...]:
+    """The Content-Type line Starlette writes for `media_type` (a charset for text/*)."""
+    if media_type.startswith("text/") and "charset=" not in media_type.lower():
+        media_type += "; charset=utf-8"
+    return ((b"content-type", media_type.encode("latin-1")),)
 
 
 class Format(enum.Enum):

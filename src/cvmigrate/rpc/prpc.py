@@ -34,7 +34,7 @@ from cvmigrate.rpc.codec import JsonStyle, encode_binary, encode_json
 from cvmigrate.rpc.codes import PRPC_HTTP_STATUS, Code
 from cvmigrate.rpc.errors import ProtocolError, RpcError
 from cvmigrate.rpc.media import parse_media_type
-from cvmigrate.rpc.protocol import Call, Format, Result, Route
+from cvmigrate.rpc.protocol import Call, Format, PreparedResponse, Result, Route, content_type
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -155,7 +155,7 @@ class PrpcAdapter:
                     f"{call.max_response_bytes}",
                 )
             )
-        return Response(body, 200, headers=_headers(Code.OK), media_type=media_type)
+        return PreparedResponse(body, 200, _OK_HEAD, _CONTENT_TYPE[media_type])
 
     def failure(self, error: RpcError) -> Response:
         """text/plain `message\\n` with X-Prpc-Grpc-Code and the pRPC HTTP status."""
@@ -170,6 +170,10 @@ class PrpcAdapter:
         return Response(
             f"{message}\n".encode(), status, headers=headers, media_type="text/plain; charset=utf-8"
         )
+
+
+_OK_HEAD: Final = ((b"x-prpc-grpc-code", b"0"), (b"x-content-type-options", b"nosniff"))
+_CONTENT_TYPE: Final = {t: content_type(t) for t in (_BINARY_TYPE, _JSON_TYPE)}
 
 
 def _headers(code: Code) -> dict[str, str]:

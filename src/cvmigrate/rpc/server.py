@@ -120,6 +120,7 @@ class RpcServer:
             unit="ms",
             description="Time to answer an RPC, by method, protocol and gRPC code.",
         )
+        self._routes: dict[str, tuple[Adapter, Route]] = {}
         self._prpc = PrpcAdapter()
         self._twirp = TwirpAdapter()
         self._connect = ConnectAdapter()
@@ -143,7 +144,17 @@ class RpcServer:
         await response(scope, body, send)
 
     def _dispatch(self, path: str) -> tuple[Adapter, Route] | None:
-        """The protocol and route for a path; None when no protocol owns it."""
+        """The protocol and route for a path; None when no protocol owns it. Kept per path
+        when it names one of our methods (a few paths per protocol: no caller can make the
+        table grow); routes are immutable."""
+        found = self._routes.get(path)
+        if found is None:
+            found = self._find_route(path)
+            if found is not None and found[1].method is not None:
+                self._routes[path] = found
+        return found
+
+    def _find_route(self, path: str) -> tuple[Adapter, Route] | None:
         if path.startswith(_PRPC_PREFIX + "/"):
             return self._prpc, self._route(path, path[len(_PRPC_PREFIX) + 1 :])
         if path.startswith(self._twirp_prefix + "/"):

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from cvmigrate.rpc.codec import JsonStyle, encode_binary, encode_json
 from cvmigrate.rpc.codes import TWIRP_CODE, TWIRP_HTTP_STATUS, Code
 from cvmigrate.rpc.errors import ProtocolError, RpcError
-from cvmigrate.rpc.protocol import Call, Format, Result, Route
+from cvmigrate.rpc.protocol import Call, Format, PreparedResponse, Result, Route, content_type
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -32,6 +32,7 @@ _CONTENT_TYPES: Final[dict[str, Format]] = {
 }
 _MEDIA_TYPE: Final[dict[Format, str]] = {v: k for k, v in _CONTENT_TYPES.items()}
 _MAX_MESSAGE_BYTES: Final = 1_000_000  # the Go server truncates error messages here
+_CONTENT_TYPE: Final = {f: content_type(t) for f, t in _MEDIA_TYPE.items()}
 
 
 def _bad_route(request: Request, route: Route, message: str) -> ProtocolError:
@@ -80,7 +81,7 @@ class TwirpAdapter:
             body = encode_binary(result)
         else:
             body = encode_json(result, JsonStyle.TWIRP)
-        return Response(body, 200, media_type=_MEDIA_TYPE[call.response_format])
+        return PreparedResponse(body, 200, (), _CONTENT_TYPE[call.response_format])
 
     def failure(self, error: RpcError) -> Response:
         """`{"code", "msg", "meta"?}` as JSON, whatever the request encoding."""
