@@ -21,6 +21,7 @@ from datetime import datetime
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from cvmigrate import telemetry
+from cvmigrate.runs.divergence import divergence
 from cvmigrate.store import events, outbox, reports
 from cvmigrate.store import runs as runs_store
 from cvmigrate.store.db import Database, StoreError
@@ -43,20 +44,17 @@ class Sample:
 
 def take_sample(conn: sqlite3.Connection) -> Sample:
     """Everything the gauges report, read in one transaction."""
-    running: dict[str, dict[str, set[str]]] = {}  # project -> attempt key -> Run IDs
+    running: dict[str, list[tuple[str, str]]] = {}  # project -> (attempt key, Run ID)
     for project, attempt_key, run_id in runs_store.running_attempts(conn):
-        running.setdefault(project, {}).setdefault(attempt_key, set()).add(run_id)
-    active = {project: sum(len(ids) for ids in keys.values()) for project, keys in running.items()}
+        running.setdefault(project, []).append((attempt_key, run_id))
+    active = {project: len(pairs) for project, pairs in running.items()}
     diverged = {}
     for project in reports.reported_projects(conn):
         report = reports.get_reported_attempt_keys(conn, project)
         if report is None:
             continue
-        reported = set(report[0])
-        cv_keys = running.get(project, {})
-        only_cqdaemon = len(reported - cv_keys.keys())
-        only_cv = sum(len(ids) for key, ids in cv_keys.items() if key not in reported)
-        diverged[project] = (only_cqdaemon, only_cv)
+        result = divergence(report[0], running.get(project, ()))
+        diverged[project] = (len(result.only_cqdaemon), len(result.only_cv))
     status = outbox.outbox_status(conn)
     return Sample(
         active_runs=active,
