@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 
 from cvmigrate.changelist.snapshot import Dep, DepKind, Snapshot, deps_to_json, encode_snapshot
 from cvmigrate.changelist.trigger import Trigger
+from cvmigrate.proto import bigquery as bigquery_pb
 from cvmigrate.proto import gerrit as gerrit_pb
+from cvmigrate.proto import migration as migration_pb
 from cvmigrate.rpc.codec import JsonStyle, decode_binary, decode_json, encode_json
 from cvmigrate.rpc.codes import Code, code_from_connect, code_from_twirp
 from cvmigrate.rpc.methods import MIGRATION_METHODS
@@ -258,3 +260,18 @@ class Clock:
 
     def advance(self, **kwargs: float) -> None:
         self.now += timedelta(**kwargs)
+
+
+def finished_request(run: Run) -> migration_pb.ReportFinishedRunRequest:
+    """ReportFinishedRun for `run`: its attempt succeeded, one Gerrit change."""
+    return migration_pb.ReportFinishedRunRequest(
+        run=migration_pb.ReportedRun(
+            id=run.id,
+            attempt=bigquery_pb.Attempt(
+                key=run.attempt_key,
+                luci_project=run.project,
+                status=bigquery_pb.AttemptStatus.SUCCESS,
+                gerrit_changes=[bigquery_pb.GerritChange(host="h", change=1)],
+            ),
+        )
+    )

@@ -25,7 +25,7 @@ import pytest
 from e2e_world import VOTER, Action, World, change, open_world
 from fake_runs import store_run
 from harness import async_wait_for
-from support import call
+from support import call, finished_request
 
 from cvmigrate.proto import bigquery as bigquery_pb
 from cvmigrate.proto import migration as migration_pb
@@ -50,20 +50,6 @@ class Task:
 async def world(server_factory, tmp_path: Path) -> AsyncIterator[World]:
     async with open_world(server_factory, tmp_path) as world:
         yield world
-
-
-def _finished(run: Run) -> migration_pb.ReportFinishedRunRequest:
-    return migration_pb.ReportFinishedRunRequest(
-        run=migration_pb.ReportedRun(
-            id=run.id,
-            attempt=bigquery_pb.Attempt(
-                key=run.attempt_key,
-                luci_project=run.project,
-                status=bigquery_pb.AttemptStatus.SUCCESS,
-                gerrit_changes=[bigquery_pb.GerritChange(host="h", change=1)],
-            ),
-        )
-    )
 
 
 def _unmatched(key: str) -> migration_pb.ReportFinishedRunRequest:
@@ -187,7 +173,7 @@ async def test_kill_9_under_mixed_load_loses_nothing_and_repeats_nothing(world: 
                request=_verified(r, Action.DRY_RUN_OK), key=r.id) for r, _ in seeded["dry"]),
         *(Task(kind="verified", method="ReportVerifiedRun", request=_verified(r, Action.FAIL),
                key=r.id) for r, _ in seeded["fail"]),
-        *(Task(kind="finished", method="ReportFinishedRun", request=_finished(r), key=r.id)
+        *(Task(kind="finished", method="ReportFinishedRun", request=finished_request(r), key=r.id)
           for r, _ in seeded["cqd"]),
     ]  # fmt: skip
     random.Random(9).shuffle(finite)  # noqa: S311 (a fixed mix of report kinds)

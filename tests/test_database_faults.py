@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import T0, Reply, call, change_info, create_run
+from support import T0, Reply, call, change_info, create_run, finished_request
 
 from cvmigrate.proto import bigquery as bigquery_pb
 from cvmigrate.proto import migration as migration_pb
@@ -49,20 +49,6 @@ def report_runs(runs: int) -> migration_pb.ReportRunsRequest:
             )
             for n in range(runs)
         ]
-    )
-
-
-def finished(run: Run) -> migration_pb.ReportFinishedRunRequest:
-    return migration_pb.ReportFinishedRunRequest(
-        run=migration_pb.ReportedRun(
-            id=run.id,
-            attempt=bigquery_pb.Attempt(
-                key=run.attempt_key,
-                luci_project="chromium",
-                status=bigquery_pb.AttemptStatus.SUCCESS,
-                gerrit_changes=[bigquery_pb.GerritChange(host="h", change=1)],
-            ),
-        )
     )
 
 
@@ -140,14 +126,14 @@ def test_locked_database_makes_writes_unavailable_until_the_lock_clears(
         # Not the 10 s default: the configured busy timeout, then a clear, retryable error.
         assert time.monotonic() - started < 8
         assert_unavailable(reply, "the database is locked by another connection", protocol)
-    for method, request in (("ReportFinishedRun", finished(runs[0])),
+    for method, request in (("ReportFinishedRun", finished_request(runs[0])),
                             ("ReportVerifiedRun", verified(runs[1]))):  # fmt: skip
         assert_unavailable(call(server.base_url, method, request, protocol="connect"), "locked")
     assert_reads_work(server.base_url, runs[0])
 
     other.execute("ROLLBACK")
     assert call(server.base_url, "ReportRuns", report_runs(5)).code is Code.OK
-    assert call(server.base_url, "ReportFinishedRun", finished(runs[0])).code is Code.OK
+    assert call(server.base_url, "ReportFinishedRun", finished_request(runs[0])).code is Code.OK
     assert call(server.base_url, "ReportVerifiedRun", verified(runs[1])).code is Code.OK
     server.stop()
     assert integrity(db_path) == "ok"
@@ -187,7 +173,7 @@ def test_full_database_makes_writes_unavailable_reads_work_and_recovers(
 
     filler.execute("DROP TABLE filler")  # space is freed (pages go back to the free list)
     assert call(server.base_url, "ReportRuns", report_runs(500)).code is Code.OK
-    assert call(server.base_url, "ReportFinishedRun", finished(runs[2])).code is Code.OK
+    assert call(server.base_url, "ReportFinishedRun", finished_request(runs[2])).code is Code.OK
     assert_reads_work(server.base_url, runs[0])
     server.stop()
     assert integrity(db_path) == "ok"

@@ -33,6 +33,7 @@ __all__ = [
     "Settings",
     "TelemetrySettings",
     "TokenEntry",
+    "is_loopback_host",
     "load_settings",
     "parse_bind",
 ]
@@ -371,13 +372,17 @@ class Settings(_Section):
 
     @property
     def is_loopback_bind(self) -> bool:
-        host, _ = parse_bind(self.server.bind)
-        if host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback_host(parse_bind(self.server.bind)[0])
+
+
+def is_loopback_host(host: str) -> bool:
+    """`localhost` or a loopback IP address (a name that must be resolved is not)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_bind(value: str) -> tuple[str, int]:

@@ -7,23 +7,13 @@ on. Every configured host is checked: PostGerritMessage may name any of them, so
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
-from cvmigrate.config import GerritHost
+from cvmigrate.config import GerritHost, is_loopback_host
 from cvmigrate.secretbox import SECRET_KEY_ENV
 
 __all__ = ["host_problems"]
-
-
-def _is_loopback(hostname: str) -> bool:
-    if hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(hostname).is_loopback
-    except ValueError:
-        return False
 
 
 def host_problems(
@@ -54,7 +44,7 @@ def host_problems(
         if (
             host.auth != "none"
             and url.scheme == "http"
-            and not _is_loopback((url.hostname or "").strip("[]"))
+            and not is_loopback_host((url.hostname or "").strip("[]"))
         ):
             problems.append(
                 f"{where}: base_url {host.base_url} would send credentials in cleartext;"
