@@ -64,21 +64,20 @@ def _median(values: list[float]) -> float:
 
 async def _trials(bench: Bench, phase: str, trials: int) -> dict[str, dict[str, list[Any]]]:
     results: dict[str, dict[str, list[Any]]] = {side: {} for side in _SIDES}
-    fresh_targets = bench.verified_requests
     async with open_session(64) as session:
         for trial in range(trials):
             order = _SIDES if trial % 2 == 0 else tuple(reversed(_SIDES))
+            # The same Runs for both sides (separate databases): first reports on each.
+            verified = None
             if phase in ("bursts", "both"):
-                # The same Runs for both sides (separate databases): first reports on each.
-                requests = fresh_targets(bench.scenario.burst_count)
-                bench.verified_requests = lambda count, requests=requests: requests  # type: ignore[method-assign]
+                verified = bench.verified_requests(bench.scenario.burst_count)
             for side in order:
                 server = bench.servers[side]
                 if phase in ("bursts", "both"):
                     client = bench.client(session, side)
                     for method in ("FetchRunStatus", "ReportVerifiedRun"):
                         result = await bench.measured_burst(
-                            client, server, method, bench.scenario.burst_concurrency
+                            client, server, method, bench.scenario.burst_concurrency, verified
                         )
                         results[side].setdefault(method, []).append(
                             (result["rpc_per_s"], result["server_cpu_us_per_call"])
@@ -89,7 +88,6 @@ async def _trials(bench: Bench, phase: str, trials: int) -> dict[str, dict[str, 
                         (result["rpc_per_s"], result["server_cpu_us_per_call"])
                     )
             log(f"trial {trial + 1}/{trials} done")
-    bench.verified_requests = fresh_targets  # type: ignore[method-assign]
     return results
 
 

@@ -26,62 +26,32 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import pbgen
 from bench.cqdaemon import reported_run
-from bench.run import log
+from bench.run import Bench
 from bench.scenario import SCENARIOS
-from bench.seed import Dataset, seed_database
-from bench.servers import write_config
-from cvmigrate.rpc.codec import encode_length_delimited
 
 __all__ = ["main"]
 
 METHODS = ("FetchActiveRuns", "FetchRunStatus", "ReportRuns", "ReportVerifiedRun")
-_SUCCESS, _STARTED = 2, 1
+_STARTED = 1
 
 
-def _requests(
-    pb: Any, dataset: Dataset, method: str, count: int, offset: int
-) -> list[tuple[str, bytes]]:
-    """(project, body) per call; ReportVerifiedRun names a different ended Run each time."""
-    migration = pb.migration
-    project = dataset.mix_projects[0]
+def _requests(bench: Bench, method: str, count: int) -> list[tuple[str, bytes]]:
+    """(project, body) per call, built as the benchmark builds them (bench/run.py);
+    ReportVerifiedRun names a different ended Run each time (first reports)."""
+    project = bench.dataset.mix_projects[0]
     if method == "FetchActiveRuns":
-        return [
-            (project, migration.FetchActiveRunsRequest(luci_project=project).SerializeToString())
-        ]
+        return [bench.far_request(project)(0)]
     if method == "FetchRunStatus":
-        ended = dataset.ended_runs()
-        return [
-            (
-                t.project,
-                migration.FetchRunStatusRequest(
-                    luci_project=t.project, cv_id=t.run_id, attempt_key=t.attempt_key
-                ).SerializeToString(),
-            )
-            for t in ended[:50]
-        ]
+        return [bench.fetch_status_request(index) for index in range(50)]
     if method == "ReportRuns":
-        runs = dataset.pools[project][:50]
-        body = b"".join(
-            encode_length_delimited(
-                1, reported_run(pb, t, dataset.host, _STARTED).SerializeToString()
-            )
-            for t in runs
-        )
-        return [(project, body)]
-    targets = dataset.burst[offset : offset + count]
-    if len(targets) < count:
-        raise SystemExit(f"only {len(dataset.burst)} ReportVerifiedRun targets: lower --calls")
-    return [
-        (
-            t.project,
-            migration.ReportVerifiedRunRequest(
-                run=reported_run(pb, t, dataset.host, _SUCCESS), action=1, final_message="ok"
-            ).SerializeToString(),
-        )
-        for t in targets
-    ]
+        runs = [
+            reported_run(bench.pb, t, bench.dataset.host, _STARTED)
+            for t in bench.dataset.pools[project][:50]
+        ]
+        return [(project, bench.pb.migration.ReportRunsRequest(runs=runs).SerializeToString())]
+    verified = bench.verified_requests(count)
+    return [verified(index) for index in range(count)]
 
 
 class _App:
@@ -181,24 +151,17 @@ async def _run(args: Any, workdir: Path) -> None:
     from cvmigrate.app import create_app
     from cvmigrate.config import load_settings
 
-    pb = pbgen.load(pbgen.generate(workdir / "pb"))
     plan = dataclasses.replace(SCENARIOS["default"].plan, mix_pool=200)
-    log("seeding ...")
-    dataset = seed_database(workdir / "cvmigrate.db", plan)
-    config = write_config(
-        workdir / "cvmigrate.toml", Path(dataset.db_path), dataset.token_digests()
-    )
-    app = _App(create_app(load_settings(config, environ={}), environ={}), dataset.tokens)
+    bench = Bench(dataclasses.replace(SCENARIOS["default"], plan=plan), workdir)
+    bench.prepare()
+    settings = load_settings(bench.config_path, environ={})
+    app = _App(create_app(settings, environ={}), bench.dataset.tokens)
     await app.start()
     try:
-        offset = 0
         for method in args.methods.split(","):
             if method not in METHODS:
                 raise SystemExit(f"--methods: {method!r} is not one of {', '.join(METHODS)}")
-            bodies = _requests(pb, dataset, method, args.calls, offset)
-            if method == "ReportVerifiedRun":
-                offset += args.calls
-            await _measure(app, method, bodies, args)
+            await _measure(app, method, _requests(bench, method, args.calls), args)
     finally:
         await app.stop()
 

@@ -86,14 +86,20 @@ class Bench:
         self.daemon_stats: dict[str, DaemonStats] = {}
 
     async def measured_burst(
-        self, client: Any, server: Server, method: str, concurrency: int
+        self,
+        client: Any,
+        server: Server,
+        method: str,
+        concurrency: int,
+        verified: Callable[[int], tuple[str, bytes]] | None = None,
     ) -> dict[str, Any]:
-        """A FetchRunStatus or ReportVerifiedRun burst against `server`, with its CPU."""
+        """A FetchRunStatus or ReportVerifiedRun burst against `server`, with its CPU.
+        ReportVerifiedRun reports `verified` (default: Runs not reported before)."""
         scenario = self.scenario
         if method == "FetchRunStatus":
             request: Any = self.fetch_status_request
         else:
-            request = self.verified_requests(scenario.burst_count)
+            request = verified or self.verified_requests(scenario.burst_count)
         cpu = CpuWindow([server])
         with cpu.measure():
             recorder = await burst(
