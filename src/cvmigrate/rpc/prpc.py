@@ -172,12 +172,15 @@ class PrpcAdapter:
         )
 
 
-_OK_HEAD: Final = ((b"x-prpc-grpc-code", b"0"), (b"x-content-type-options", b"nosniff"))
-_CONTENT_TYPE: Final = {t: content_type(t) for t in (_BINARY_TYPE, _JSON_TYPE)}
-
-
 def _headers(code: Code) -> dict[str, str]:
     return {"X-Prpc-Grpc-Code": str(int(code)), "X-Content-Type-Options": "nosniff"}
+
+
+_OK_HEAD: Final = tuple(
+    (name.lower().encode("latin-1"), value.encode("latin-1"))
+    for name, value in _headers(Code.OK).items()
+)
+_CONTENT_TYPE: Final = {t: content_type(t) for t in (_BINARY_TYPE, _JSON_TYPE)}
 
 
 # The two format parsers are pure functions of one header value, and clients send the same
