@@ -398,16 +398,6 @@ class _RequestBody:
         return True
 
 
-def _code_of(response: Response) -> Code:
-    """The code a protocol-level answer stands for (pRPC says it; the others imply it)."""
-    header = response.headers.get("x-prpc-grpc-code")
-    if header is not None and header.isdigit() and int(header) in Code._value2member_map_:
-        return Code(int(header))
-    if response.status_code in (404, 405):
-        return Code.UNIMPLEMENTED
-    return Code.INVALID_ARGUMENT
-
-
 def _response_encoding(adapter: Adapter, call: Call) -> str:
     """`pb`, `json` or `twirp_json`: what `adapter.success` will write for `call` (Twirp
     writes its own JSON style, pRPC and Connect proto3 JSON; see the adapters)."""
