@@ -55,6 +55,8 @@ def evaluate(results: dict[str, Any]) -> list[Target]:
                 f"{mix['bare_cpu_us_per_call']} us (ratio {mix['cpu_per_call_ratio']});"
                 f" bare server busy {mix['bare_server_cpu_util']}"
             )
+        if "cvmigrate_loop_util" in mix:
+            measured += f"; event loop busy {mix['cvmigrate_loop_util']} vs {mix['bare_loop_util']}"
         exhausted = results.get("daemons", {}).get("cvmigrate", {}).get("pool_exhausted", 0)
         if exhausted:
             measured += f"; POOL EXHAUSTED in {exhausted} iterations: another mix, not comparable"

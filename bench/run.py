@@ -308,6 +308,7 @@ class Bench:
                     log(
                         f"mix trial {trial + 1} {kind}: {result['rpc_per_s']} rpc/s, "
                         f"p99 {result['all']['p99_ms']} ms, server cpu {result['server_cpu_util']}"
+                        f" (event loop {result['server_loop_util']})"
                     )
         ours = median([t["rpc_per_s"] for t in trials["cvmigrate"]])
         bare = median([t["rpc_per_s"] for t in trials["bare"]])
@@ -327,6 +328,10 @@ class Bench:
             # One load process drives both: if the bare server is not busy, the client was the
             # limit and the bare number (hence the ratio's denominator) is a lower bound.
             "bare_server_cpu_util": median([t["server_cpu_util"] for t in trials["bare"]]),
+            # The event-loop thread's share of the wall time: near 1.0, the server was the
+            # limit; well below, the daemons kept it waiting (too few of them in flight).
+            "cvmigrate_loop_util": median([t["server_loop_util"] for t in trials["cvmigrate"]]),
+            "bare_loop_util": median([t["server_loop_util"] for t in trials["bare"]]),
             "bare_client_cpu_util": median([t["client_cpu_util"] for t in trials["bare"]]),
         }
         mix = self.results["mix"]

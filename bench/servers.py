@@ -90,6 +90,18 @@ class Server:
                 total += times.user + times.system
         return total
 
+    def loop_cpu_seconds(self) -> float:
+        """User + system CPU time so far of each process's main thread, the one that runs
+        the event loop (the rest is the database writer and reader threads): busy near
+        1.0 of the wall time, the server is saturated; well below, it waited for work."""
+        total = 0.0
+        for process in self.processes():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                for thread in process.threads():
+                    if thread.id == process.pid:
+                        total += thread.user_time + thread.system_time
+        return total
+
     def rss_bytes(self) -> int:
         """Resident memory now, summed over the server's processes."""
         total = 0

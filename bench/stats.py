@@ -79,12 +79,14 @@ class CpuWindow:
     def __init__(self, servers: Sequence[Server]) -> None:
         self.servers = servers
         self.server_cpu = 0.0
+        self.loop_cpu = 0.0
         self.client_cpu = 0.0
         self.wall = 0.0
 
     @contextmanager
     def measure(self) -> Iterator[CpuWindow]:
         server_before = sum(server.cpu_seconds() for server in self.servers)
+        loop_before = sum(server.loop_cpu_seconds() for server in self.servers)
         client_before = sum(os.times()[:2])
         wall_before = time.perf_counter()
         try:
@@ -92,13 +94,16 @@ class CpuWindow:
         finally:
             self.wall = time.perf_counter() - wall_before
             self.server_cpu = sum(server.cpu_seconds() for server in self.servers) - server_before
+            self.loop_cpu = sum(server.loop_cpu_seconds() for server in self.servers) - loop_before
             self.client_cpu = sum(os.times()[:2]) - client_before
 
     def summary(self, calls: int) -> dict[str, float]:
-        """Utilisation (1.0 = one core busy) and server CPU microseconds per call."""
+        """Utilisation (1.0 = one core busy) and server CPU microseconds per call;
+        `server_loop_util` is the event-loop thread's alone (see Server.loop_cpu_seconds)."""
         wall = max(self.wall, 1e-9)
         return {
             "server_cpu_util": round(self.server_cpu / wall, 3),
+            "server_loop_util": round(self.loop_cpu / wall, 3),
             "client_cpu_util": round(self.client_cpu / wall, 3),
             "server_cpu_us_per_call": round(self.server_cpu / max(calls, 1) * 1e6, 1),
         }
