@@ -112,3 +112,24 @@ async def test_report_runs_does_not_wait_for_fsync(db, deps, monkeypatch):
     assert calls == [{"durable": False}]
     keys, _ = await db.read(lambda c: reports.get_reported_attempt_keys(c, "chromium"))
     assert keys == ["k1"]
+
+
+async def test_report_runs_without_luci_project_takes_the_run_ids_then_the_callers(db, make_deps):
+    # An attempt without luci_project: the project is the Run ID's, else the caller's.
+    request = migration_pb.ReportRunsRequest(
+        runs=[_run("k1", project="", run_id="v8/9042331396854-1-0a6686c7f19a33a3"), _run("k2", "")]
+    )
+    await report_runs(request, ctx_for(), make_deps(cross_project=True))
+    for project, key in (("v8", "k1"), ("chromium", "k2")):
+        keys, _ = await db.read(lambda c, p=project: reports.get_reported_attempt_keys(c, p))
+        assert keys == [key]
+
+
+async def test_report_runs_without_any_project_is_invalid_and_saves_nothing(db, make_deps):
+    # A caller that is no project's (a member of the allow group) must name one.
+    deps = make_deps(allow_group=("user:ops@example.com",))
+    request = migration_pb.ReportRunsRequest(runs=[_run("k1", project="")])
+    ctx = ctx_for(identity="user:ops@example.com")
+    err = await expect_error(Code.INVALID_ARGUMENT, report_runs(request, ctx, deps))
+    assert err.message == "runs[0]: attempt.luci_project is required"
+    assert await db.read(reports.reported_projects) == []

@@ -15,7 +15,7 @@ from cvmigrate.store import runs as runs_store
 __all__ = ["fetch_run_status", "status_event"]
 
 
-def status_event(run: Run) -> tuple[str, str]:
+def status_event(run: Run | runs_store.RunRef) -> tuple[str, str]:
     """(event, extra) for an ended Run, exactly as CV's table (spec §4.4)."""
     if run.status is Status.SUCCEEDED:
         if run.mode == "FULL_RUN":
@@ -43,7 +43,7 @@ async def fetch_run_status(
     )
     with store_errors("looking up the Run"):
         run = await deps.db.read_point(
-            lambda c: runs_store.locate_run(c, request.cv_id, request.attempt_key)
+            lambda c: runs_store.locate_run_ref(c, request.cv_id, request.attempt_key)
         )
     if run is None:
         raise RpcError(Code.NOT_FOUND, "Run does not exist")

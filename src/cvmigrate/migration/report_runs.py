@@ -31,15 +31,17 @@ async def report_runs(
         by_project.setdefault(caller_project, [])  # an empty report says: nothing running
         keys_by_project.setdefault(caller_project, [])
     for index, run in enumerate(request.runs):
-        # CV's handler crashed on a run without attempt (INTERNAL); we name the bad entry.
-        if not run.HasField("attempt"):
-            raise RpcError(Code.INVALID_ARGUMENT, f"runs[{index}]: attempt is required")
         attempt = run.attempt  # each access builds a wrapper: read it once
-        project = attempt.luci_project or run.id.partition("/")[0] or caller_project
-        if not project:
-            raise RpcError(
-                Code.INVALID_ARGUMENT, f"runs[{index}]: attempt.luci_project is required"
-            )
+        project = attempt.luci_project
+        if not project:  # (a luci_project set means the attempt is there: no HasField)
+            # CV's handler crashed on a run without attempt (INTERNAL); we name the entry.
+            if not run.HasField("attempt"):
+                raise RpcError(Code.INVALID_ARGUMENT, f"runs[{index}]: attempt is required")
+            project = run.id.partition("/")[0] or caller_project
+            if not project:
+                raise RpcError(
+                    Code.INVALID_ARGUMENT, f"runs[{index}]: attempt.luci_project is required"
+                )
         by_project[project].append(run)
         if key := attempt.key:
             keys_by_project[project].append(key)

@@ -13,7 +13,6 @@ from cvmigrate.rpc.codes import Code
 from cvmigrate.rpc.context import CallContext
 from cvmigrate.rpc.errors import RpcError
 from cvmigrate.runs.event_kinds import CQD_VERIFICATION_COMPLETED
-from cvmigrate.runs.model import Run
 from cvmigrate.store import events, reports
 from cvmigrate.store import runs as runs_store
 from cvmigrate.telemetry import current_trace_context
@@ -39,11 +38,11 @@ async def report_verified_run(
     now = deps.clock()
     trace_context = current_trace_context()
 
-    def save(conn: sqlite3.Connection) -> Run:
+    def save(conn: sqlite3.Connection) -> runs_store.RunRef:
         # The lookup is part of the write's transaction: nothing can change the Run between
         # the checks and the save, and the event loop does not do the lookup as well
         # (bench/, issue 8). An RpcError here undoes this write alone.
-        found = runs_store.locate_run(conn, run_id, attempt_key)
+        found = runs_store.locate_run_ref(conn, run_id, attempt_key)
         if found is None:
             raise RpcError(Code.NOT_FOUND, f'Run "{run_id}" does not exist')
         deps.acl.check_project(ctx, found.project)

@@ -7,16 +7,18 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, NamedTuple
 
 from cvmigrate.changelist.encoded import EncodedCL
 from cvmigrate.changelist.trigger import Trigger
 from cvmigrate.runs.model import Run, Submission
 from cvmigrate.runs.run_id import project_run_id_range
-from cvmigrate.runs.status import Status
+from cvmigrate.runs.status import Status, is_ended
 from cvmigrate.store.timeutil import from_us, to_us
 
 __all__ = [
     "ActiveRunRow",
+    "RunRef",
     "StoredRunCL",
     "active_set_version",
     "get_run",
@@ -25,6 +27,7 @@ __all__ = [
     "load_active_runs",
     "load_run_cls",
     "locate_run",
+    "locate_run_ref",
     "running_attempts",
     "runs_by_attempt_key",
     "runs_due_for_delayed_cancel",
@@ -234,15 +237,51 @@ def locate_run(conn: sqlite3.Connection, run_id: str, attempt_key: str) -> Run |
     Several Runs may share a key (re-created after a cancel); the first in key order wins,
     which within a project is the most recently created.
     """
+    row = _locate(conn, _LOCATE_RUN, run_id, attempt_key)
+    return _run_from_row(row) if row else None
+
+
+class RunRef(NamedTuple):
+    """A Run's ID, project, mode and status alone (`locate_run_ref`)."""
+
+    id: str
+    project: str
+    mode: str
+    status: Status
+
+    @property
+    def is_ended(self) -> bool:
+        return is_ended(self.status)
+
+
+def locate_run_ref(conn: sqlite3.Connection, run_id: str, attempt_key: str) -> RunRef | None:
+    """`locate_run`, the same Run, without decoding the rest of its row: all that
+    FetchRunStatus and ReportVerifiedRun need, on their hot paths (bench/, issue 8)."""
+    row = _locate(conn, _LOCATE_REF, run_id, attempt_key)
+    return RunRef(row[0], row[1], row[2], Status(row[3])) if row else None
+
+
+def _locate_sql(columns: str) -> tuple[str, str]:
+    """The two lookups of spec §3.6 (by Run ID, by attempt key) reading `columns`, one of
+    the constant column lists below; values are always bound."""
+    return (
+        f"SELECT {columns} FROM runs WHERE id = ?",
+        f"SELECT {columns} FROM runs WHERE attempt_key = ? ORDER BY id LIMIT 1",
+    )
+
+
+_LOCATE_RUN = _locate_sql(_RUN_COLUMNS)
+_LOCATE_REF = _locate_sql("id, project, mode, status")
+
+
+def _locate(
+    conn: sqlite3.Connection, sql: tuple[str, str], run_id: str, attempt_key: str
+) -> tuple[Any, ...] | None:
     if run_id:
-        return get_run(conn, run_id)
+        return conn.execute(sql[0], (run_id,)).fetchone()
     if not attempt_key:
         return None
-    row = conn.execute(
-        f"SELECT {_RUN_COLUMNS} FROM runs WHERE attempt_key = ? ORDER BY id LIMIT 1",
-        (attempt_key,),
-    ).fetchone()
-    return _run_from_row(row) if row else None
+    return conn.execute(sql[1], (attempt_key,)).fetchone()
 
 
 def list_runs(
