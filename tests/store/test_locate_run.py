@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
-
-import pytest
 from support import change_info, create_run, set_status
 
 from cvmigrate.runs.status import Status
 from cvmigrate.store import runs as runs_store
-from cvmigrate.store.migrate import apply_migrations
-
-
-@pytest.fixture
-def conn(tmp_path):
-    connection = sqlite3.connect(tmp_path / "cv.db", isolation_level=None)
-    apply_migrations(connection)
-    yield connection
-    connection.close()
 
 
 def test_locate_run_ref_finds_what_locate_run_finds(conn):

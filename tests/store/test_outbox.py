@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from cvmigrate.store import outbox
-from cvmigrate.store.migrate import apply_migrations
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def conn(tmp_path):
-    connection = sqlite3.connect(tmp_path / "cv.db", isolation_level=None)
-    apply_migrations(connection)
-    yield connection
-    connection.close()
 
 
 def test_enqueue_replaces_unsent_row_but_not_a_sent_one(conn):
