@@ -11,7 +11,8 @@ shared), plus its `--x-env` variables. Every trial runs A then B (B then A on od
 - `bursts`: a FetchRunStatus burst and a ReportVerifiedRun burst (concurrency 8) per side; both
   sides report the same Runs verified (their databases are separate copies), so each write is
   a first, durable one on both;
-- `mix`: the closed-loop CQDaemon mix (bench/cqdaemon.py) per side, each with its own daemons.
+- `mix`: the closed-loop CQDaemon mix (bench/cqdaemon.py) per side, each with its own daemons
+  (after one unrecorded second of it per side).
 
 It prints, per side, every trial and the medians: rpc/s, server CPU per call, and for bursts
 the ReportVerifiedRun / FetchRunStatus ratio. On these noisy 2-core machines only the
@@ -32,7 +33,7 @@ from typing import Any
 from bench.client import open_session
 from bench.cqdaemon import Daemon, DaemonStats
 from bench.pbgen import ROOT
-from bench.run import Bench, log
+from bench.run import MIX_WARM_UP_S, Bench, log
 from bench.scenario import SCENARIOS
 from bench.servers import start_cvmigrate, write_config
 
@@ -65,6 +66,9 @@ def _median(values: list[float]) -> float:
 async def _trials(bench: Bench, phase: str, trials: int) -> dict[str, dict[str, list[Any]]]:
     results: dict[str, dict[str, list[Any]]] = {side: {} for side in _SIDES}
     async with open_session(64) as session:
+        if phase in ("mix", "both"):
+            for side in _SIDES:  # not recorded, as in Bench.mix_vs_bare
+                await bench._mix(side, session, seconds=MIX_WARM_UP_S)
         for trial in range(trials):
             order = _SIDES if trial % 2 == 0 else tuple(reversed(_SIDES))
             # The same Runs for both sides (separate databases): first reports on each.

@@ -38,7 +38,7 @@ _SUCCESS = 2
 _ACTION_SUBMIT = 1
 _ACTION_DRY_RUN_OK = 2
 _MIB = 1024 * 1024
-_MIX_WARM_UP_S = 1.0
+MIX_WARM_UP_S = 1.0
 """Unrecorded mix before the trials (Bench.mix_vs_bare)."""
 COLD_ENV = {"CVMIGRATE_SERVER_FETCH_ACTIVE_RUNS_CACHE": "false"}
 """A cvmigrate server that rebuilds every FetchActiveRuns answer ([server] setting)."""
@@ -306,7 +306,7 @@ class Bench:
             # Not recorded: a second of the mix on each server first, so that no trial pays
             # for filling cvmigrate's FetchActiveRuns answers and page cache, or the pool.
             for kind in ("cvmigrate", "bare"):
-                await self._mix(kind, session, seconds=_MIX_WARM_UP_S)
+                await self._mix(kind, session, seconds=MIX_WARM_UP_S)
             for trial in range(self.scenario.trials):
                 for kind in ("cvmigrate", "bare"):
                     result = await self._mix(kind, session)
