@@ -57,6 +57,11 @@ def evaluate(results: dict[str, Any]) -> list[Target]:
             )
         if "cvmigrate_loop_util" in mix:
             measured += f"; event loop busy {mix['cvmigrate_loop_util']} vs {mix['bare_loop_util']}"
+        if "cvmigrate_loop_cpu_us_per_call" in mix:
+            measured += (
+                f", its CPU/call {mix['cvmigrate_loop_cpu_us_per_call']} vs"
+                f" {mix['bare_loop_cpu_us_per_call']} us"
+            )
         exhausted = results.get("daemons", {}).get("cvmigrate", {}).get("pool_exhausted", 0)
         if exhausted:
             measured += f"; POOL EXHAUSTED in {exhausted} iterations: another mix, not comparable"

@@ -338,6 +338,14 @@ class Bench:
             # limit; well below, the daemons kept it waiting (too few of them in flight).
             "cvmigrate_loop_util": median([t["server_loop_util"] for t in trials["cvmigrate"]]),
             "bare_loop_util": median([t["server_loop_util"] for t in trials["bare"]]),
+            # The throughput ratio is about (our busy / bare's busy) x (bare's / our CPU per
+            # call on the event-loop thread): which of the two falls short.
+            "cvmigrate_loop_cpu_us_per_call": median(
+                [t["server_loop_cpu_us_per_call"] for t in trials["cvmigrate"]]
+            ),
+            "bare_loop_cpu_us_per_call": median(
+                [t["server_loop_cpu_us_per_call"] for t in trials["bare"]]
+            ),
             "bare_client_cpu_util": median([t["client_cpu_util"] for t in trials["bare"]]),
         }
         mix = self.results["mix"]

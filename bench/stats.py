@@ -106,4 +106,5 @@ class CpuWindow:
             "server_loop_util": round(self.loop_cpu / wall, 3),
             "client_cpu_util": round(self.client_cpu / wall, 3),
             "server_cpu_us_per_call": round(self.server_cpu / max(calls, 1) * 1e6, 1),
+            "server_loop_cpu_us_per_call": round(self.loop_cpu / max(calls, 1) * 1e6, 1),
         }
