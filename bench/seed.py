@@ -49,20 +49,18 @@ _ENDED: Final = (Status.SUCCEEDED, Status.CANCELLED, Status.SUCCEEDED, Status.FA
 class SeedPlan:
     """How much to seed; `total_runs` is the size of the whole store."""
 
-    mix_projects: int = 16
+    mix_projects: int = 8
     """Simulated CQDaemons, one per project, each with one call in flight (a closed loop).
-    With 8, cvmigrate's event loop sat idle ~9% of a mix trial (perf sched) while every
-    daemon waited for a durable write: the trial measured write latency, not how much the
-    server can serve; 16 keep it busy. The mix results show each server's event-loop
-    thread utilisation, so a trial that did not saturate the server shows as such."""
+    More do not make cvmigrate's event loop busier: its utilisation in the mix was alike at
+    8, 16 and 32 (0.75-0.89 of the wall time, 2026-11-28), and four `make bench` runs with 16
+    had a p99 at half load of 14.5-28 ms against 9-12 ms for runs with 8."""
     mix_runs: int = 50
-    mix_pool: int | None = 1200
+    mix_pool: int | None = 2000
     """Ended Runs per mix project, one used per CQDaemon iteration (a Run CV "cancelled"),
     never twice (every ReportVerifiedRun a first, durable report); None: what is left of
-    `total_runs`, shared out. 16 x 1200 covers the default scenario's mix trials and
-    open-loop sweep at ~600 iterations per second in all; a daemon whose pool runs out
-    plays a different mix (no FetchRunStatus or ReportVerifiedRun), which the results
-    flag."""
+    `total_runs`, shared out. 2000 covers the default scenario's mix trials and open-loop
+    sweep at ~500 iterations per second; a daemon whose pool runs out plays a different
+    mix (no FetchRunStatus or ReportVerifiedRun), which the results flag."""
     far_sizes: tuple[int, ...] = (10, 100, 1000)
     far_cls: int = 3
     burst_runs: int = 4000
