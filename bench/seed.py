@@ -52,8 +52,7 @@ class SeedPlan:
     mix_projects: int = 8
     """Simulated CQDaemons, one per project, each with one call in flight (a closed loop).
     More do not make cvmigrate's event loop busier: its utilisation in the mix was alike at
-    8, 16 and 32 (0.75-0.89 of the wall time, 2026-11-28), and four `make bench` runs with 16
-    had a p99 at half load of 14.5-28 ms against 9-12 ms for runs with 8."""
+    8, 16 and 32 (0.75-0.89 of the wall time, 2026-11-28, one slow spell of the machine)."""
     mix_runs: int = 50
     mix_pool: int | None = 2000
     """Ended Runs per mix project, one used per CQDaemon iteration (a Run CV "cancelled"),
