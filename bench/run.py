@@ -334,8 +334,8 @@ class Bench:
             # One load process drives both: if the bare server is not busy, the client was the
             # limit and the bare number (hence the ratio's denominator) is a lower bound.
             "bare_server_cpu_util": median([t["server_cpu_util"] for t in trials["bare"]]),
-            # The event-loop thread's share of the wall time: near 1.0, the server was the
-            # limit; well below, the daemons kept it waiting (too few of them in flight).
+            # The event-loop thread's share of the wall time: near 1.0, it was the limit;
+            # well below, it waited (for requests, for the GIL, or for a core).
             "cvmigrate_loop_util": median([t["server_loop_util"] for t in trials["cvmigrate"]]),
             "bare_loop_util": median([t["server_loop_util"] for t in trials["bare"]]),
             # The throughput ratio is about (our busy / bare's busy) x (bare's / our CPU per

@@ -93,7 +93,8 @@ class Server:
     def loop_cpu_seconds(self) -> float:
         """User + system CPU time so far of each process's main thread, the one that runs
         the event loop (the rest is the database writer and reader threads): busy near
-        1.0 of the wall time, the server is saturated; well below, it waited for work."""
+        1.0 of the wall time, it is the limit; well below, it waited (for requests, for the
+        GIL, or for a core)."""
         total = 0.0
         for process in self.processes():
             with contextlib.suppress(psutil.NoSuchProcess):
