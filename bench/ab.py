@@ -33,7 +33,7 @@ from typing import Any
 from bench.client import open_session
 from bench.cqdaemon import Daemon, DaemonStats
 from bench.pbgen import ROOT
-from bench.run import MIX_WARM_UP_S, Bench, log
+from bench.run import MIX_WARM_UP_S, Bench, flush_to_disk, log
 from bench.scenario import SCENARIOS
 from bench.servers import start_cvmigrate, write_config
 
@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
                     Daemon(p, bench.pb, bench.dataset.pools[p], bench.dataset.host, stats)
                     for p in bench.dataset.mix_projects
                 ]
+            flush_to_disk()  # the two copies, before any trial (bench/run.py)
             log(f"A = {trees['A']} {envs['A'] or ''}; B = {trees['B']} {envs['B'] or ''}")
             results = asyncio.run(_trials(bench, args.phase, args.trials))
         finally:
