@@ -8,14 +8,13 @@ from cvmigrate.proto.migration import migration_pb2
 from cvmigrate.rpc.codes import Code
 from cvmigrate.rpc.context import CallContext
 from cvmigrate.rpc.errors import RpcError
-from cvmigrate.runs.model import Run
 from cvmigrate.runs.status import Status
 from cvmigrate.store import runs as runs_store
 
 __all__ = ["fetch_run_status", "status_event"]
 
 
-def status_event(run: Run | runs_store.RunRef) -> tuple[str, str]:
+def status_event(run: runs_store.RunRef) -> tuple[str, str]:
     """(event, extra) for an ended Run, exactly as CV's table (spec §4.4)."""
     if run.status is Status.SUCCEEDED:
         if run.mode == "FULL_RUN":
