@@ -54,12 +54,13 @@ class SeedPlan:
     More do not make cvmigrate's event loop busier: its utilisation in the mix was alike at
     8, 16 and 32 (0.75-0.89 of the wall time, 2026-11-28, one slow spell of the machine)."""
     mix_runs: int = 50
-    mix_pool: int | None = 2000
+    mix_pool: int | None = 3000
     """Ended Runs per mix project, one used per CQDaemon iteration (a Run CV "cancelled"),
     never twice (every ReportVerifiedRun a first, durable report); None: what is left of
-    `total_runs`, shared out. 2000 covers the default scenario's mix trials and open-loop
-    sweep at ~500 iterations per second; a daemon whose pool runs out plays a different
-    mix (no FetchRunStatus or ReportVerifiedRun), which the results flag."""
+    `total_runs`, shared out. 3000 covers the default scenario's mix trials, open-loop
+    sweep and stall phase at ~600 iterations per second (2000 ran out once the writer was a
+    process); a daemon whose pool runs out plays a different mix (no FetchRunStatus or
+    ReportVerifiedRun), which the results flag."""
     far_sizes: tuple[int, ...] = (10, 100, 1000)
     far_cls: int = 3
     burst_runs: int = 4000

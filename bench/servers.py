@@ -92,12 +92,14 @@ class Server:
 
     def loop_cpu_seconds(self) -> float:
         """User + system CPU time so far of each process's main thread, the one that runs
-        the event loop (the rest is the database writer and reader threads): busy near
+        the event loop (not the database writer process, nor the reader threads): busy near
         1.0 of the wall time, it is the limit; well below, it waited (for requests, for the
         GIL, or for a core)."""
         total = 0.0
         for process in self.processes():
             with contextlib.suppress(psutil.NoSuchProcess):
+                if _is_db_writer(process):
+                    continue  # cvmigrate's database writer process runs no event loop
                 for thread in process.threads():
                     if thread.id == process.pid:
                         total += thread.user_time + thread.system_time
@@ -135,6 +137,10 @@ class Server:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def _is_db_writer(process: psutil.Process) -> bool:
+    return any("cvmigrate.store.writer" in part for part in process.cmdline())
 
 
 def _probe(port: int, path: str) -> bool:

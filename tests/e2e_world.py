@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from fake_runs import store_run
+from fake_runs import fake_changes, store_run
 from fakes.gerrit import FakeGerrit
 from harness import ServerProcess, async_wait_for
 from support import Reply, call
@@ -86,10 +86,12 @@ class World:
             call, self.server.base_url, method, request, protocol=protocol
         )
 
-    async def write(self, fn: Callable[..., Any]) -> Any:
+    async def write(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """`Database.write(fn, *args, **kwargs)` on this world's database: `fn` is a
+        module-level function, its arguments picklable."""
         db = await Database.open(self.db_path)
         try:
-            return await db.write(fn)
+            return await db.write(fn, *args, **kwargs)
         finally:
             await db.close()
 
@@ -104,7 +106,7 @@ class World:
         return await self.make_run_on(self.fake, numbers, **kwargs)
 
     async def make_run_on(self, fake: FakeGerrit, numbers: list[int], **kwargs: Any) -> Run:
-        return await self.write(lambda conn: store_run(conn, fake, numbers, **kwargs))
+        return await self.write(store_run, fake_changes(fake, numbers), **kwargs)
 
     async def run(self, run_id: str) -> Run:
         run = await self.read(lambda conn: runs_store.get_run(conn, run_id))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fakes.gerrit import FakeGerrit
@@ -19,7 +20,7 @@ from cvmigrate.runs.status import Status
 from cvmigrate.store import cls as cls_store
 from cvmigrate.store import runs as runs_store
 
-__all__ = ["QUICK_DRY_RUN", "snapshot_info", "store_run"]
+__all__ = ["QUICK_DRY_RUN", "FakeChanges", "fake_changes", "snapshot_info", "store_run"]
 
 SNAPSHOT_OPTIONS = (
     "CURRENT_REVISION",
@@ -40,23 +41,37 @@ def snapshot_info(fake: FakeGerrit, number: int) -> gerrit_pb.ChangeInfo:
     return trim_change_info(change_info_from_json(data))
 
 
+@dataclass(frozen=True)
+class FakeChanges:
+    """The fake's changes as store_run stores them: its host and the snapshot of each
+    change, in order. Picklable, unlike the fake (Database.write sends its arguments to the
+    writer process)."""
+
+    host: str
+    infos: tuple[tuple[int, gerrit_pb.ChangeInfo], ...]
+
+
+def fake_changes(fake: FakeGerrit, numbers: Sequence[int]) -> FakeChanges:
+    """CV's snapshots of the fake's changes `numbers`, taken now, for store_run."""
+    return FakeChanges(fake.host, tuple((n, snapshot_info(fake, n)) for n in numbers))
+
+
 def store_run(
     conn: sqlite3.Connection,
-    fake: FakeGerrit,
-    numbers: Sequence[int],
+    changes: FakeChanges,
     *,
     project: str = "chromium",
     hard_deps: dict[int, Sequence[int]] | None = None,
     status: Status = Status.RUNNING,
     now: datetime | None = None,
 ) -> Run:
-    """Store CL snapshots of the fake's changes and a Run over them; `hard_deps` maps a
-    change number to the numbers of its HARD deps (e.g. its git parent)."""
+    """Store CL snapshots of the fake's changes (`fake_changes(fake, numbers)`) and a Run
+    over them; `hard_deps` maps a change number to the numbers of its HARD deps (e.g. its
+    git parent). Use it as `db.write(store_run, fake_changes(fake, numbers), ...)`."""
     now = now or datetime.now(UTC)
-    cl_ids = {n: cls_store.get_or_create_clid(conn, fake.host, n, now) for n in numbers}
+    cl_ids = {n: cls_store.get_or_create_clid(conn, changes.host, n, now) for n, _ in changes.infos}
     new_cls = []
-    for number in numbers:
-        info = snapshot_info(fake, number)
+    for number, info in changes.infos:
         trigger = find_trigger(info, [QUICK_DRY_RUN])
         assert trigger is not None, f"change {number} has no CQ vote"
         patchset = info.revisions[info.current_revision].number
@@ -64,7 +79,7 @@ def store_run(
             Dep(cl_id=cl_ids[d], kind=DepKind.HARD) for d in (hard_deps or {}).get(number, ())
         )
         snapshot = Snapshot(
-            host=fake.host,
+            host=changes.host,
             info=info,
             patchset=patchset,
             min_equivalent_patchset=patchset,

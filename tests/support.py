@@ -137,6 +137,12 @@ def set_status(conn: sqlite3.Connection, run_id: str, status: Status) -> None:
     conn.execute("UPDATE runs SET status = ? WHERE id = ?", (int(status), run_id))
 
 
+def execute_sql(conn: sqlite3.Connection, sql: str, parameters: Sequence[Any] = ()) -> None:
+    """One SQL statement, as `db.write(execute_sql, sql, parameters)` (Database.write needs a
+    module-level function whose result pickles: not conn.execute's cursor)."""
+    conn.execute(sql, parameters)
+
+
 # ---- calling the service over HTTP in each protocol ----
 
 PROTOCOLS = ("prpc", "twirp", "connect")

@@ -27,11 +27,11 @@ def _config(tmp_path, extra: str = "") -> str:
     return str(path)
 
 
-def _write(tmp_path, fn):
+def _write(tmp_path, fn, /, *args, **kwargs):
     async def go():
         db = await Database.open(tmp_path / "cv.db")
         try:
-            return await db.write(fn)
+            return await db.write(fn, *args, **kwargs)
         finally:
             await db.close()
 
@@ -71,9 +71,21 @@ def test_token_create_prints_once_and_stores_only_the_digest(tmp_path):
     assert bad.exit_code != 0 and "IDENTITY" in bad.output
 
 
+def _failing_event(conn, run_id):
+    event_id = events.enqueue_event(conn, run_id, "cqd_finished", T0)
+    events.retry_event(conn, event_id, T0, "GerritTransientError: HTTP 503")
+
+
+def _report_cqdaemon_only_run(conn):
+    request = migration_pb.ReportRunsRequest(
+        runs=[migration_pb.ReportedRun(attempt=bigquery_pb.Attempt(key="cqdonly00000000"))]
+    )
+    reports.put_reported_runs(conn, "chromium", ["cqdonly00000000"], bytes(request), T0)
+
+
 def test_runs_list_show_and_divergence(tmp_path):
     config = _config(tmp_path)
-    run = _write(tmp_path, lambda c: create_run(c, changes=[change_info(5)]))
+    run = _write(tmp_path, create_run, changes=[change_info(5)])
     listed = CliRunner().invoke(main, ["runs", "list", "--config", config, "--status", "running"])
     assert listed.exit_code == 0, listed.output
     assert run.id in listed.output and "RUNNING" in listed.output
@@ -87,11 +99,7 @@ def test_runs_list_show_and_divergence(tmp_path):
     assert "verified:      no" in shown.output
     assert "event " not in shown.output  # no run-manager event yet
 
-    def failing_event(conn):
-        event_id = events.enqueue_event(conn, run.id, "cqd_finished", T0)
-        events.retry_event(conn, event_id, T0, "GerritTransientError: HTTP 503")
-
-    _write(tmp_path, failing_event)
+    _write(tmp_path, _failing_event, run.id)
     shown = CliRunner().invoke(main, ["runs", "show", "--config", config, run.id])
     assert "cqd_finished pending (attempts 1)" in shown.output
     assert "last error: GerritTransientError: HTTP 503" in shown.output
@@ -100,13 +108,7 @@ def test_runs_list_show_and_divergence(tmp_path):
         != 0
     )
 
-    def report(conn):
-        request = migration_pb.ReportRunsRequest(
-            runs=[migration_pb.ReportedRun(attempt=bigquery_pb.Attempt(key="cqdonly00000000"))]
-        )
-        reports.put_reported_runs(conn, "chromium", ["cqdonly00000000"], bytes(request), T0)
-
-    _write(tmp_path, report)
+    _write(tmp_path, _report_cqdaemon_only_run)
     diverged = CliRunner().invoke(main, ["runs", "divergence", "--config", config, "chromium"])
     assert diverged.exit_code == 0, diverged.output
     assert "only in CQDaemon: 1" in diverged.output and "cqdonly00000000" in diverged.output

@@ -19,19 +19,16 @@ from cvmigrate.store.db import Database
 RUNS = 400
 
 
+def _create_runs_return_keys(conn: sqlite3.Connection) -> list[str]:
+    runs = [create_run(conn, changes=[change_info(1000 + n)], created_at=T0) for n in range(RUNS)]
+    return [run.attempt_key for run in runs]
+
+
 def _seed(path: Path) -> list[str]:
     async def go():
         db = await Database.open(path)
         try:
-
-            def seed(conn):
-                runs = [
-                    create_run(conn, changes=[change_info(1000 + n)], created_at=T0)
-                    for n in range(RUNS)
-                ]
-                return [run.attempt_key for run in runs]
-
-            return await db.write(seed)
+            return await db.write(_create_runs_return_keys)
         finally:
             await db.close()
 

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 from e2e_world import VOTER, Action, World, change, open_world
-from fake_runs import store_run
+from fake_runs import FakeChanges, fake_changes, store_run
 from harness import async_wait_for
 from support import call, finished_request
 
@@ -143,6 +143,17 @@ class Load:
             return len(self.acked[kind])
 
 
+def _store_runs(
+    conn: sqlite3.Connection, groups: dict[str, list[tuple[int, FakeChanges, str]]]
+) -> dict[str, list[tuple[Run, int]]]:
+    """One Run per (change number, its snapshot, project) of each group, in one transaction:
+    each group's Runs with their change numbers."""
+    return {
+        name: [(store_run(conn, changes, project=project), n) for n, changes, project in runs]
+        for name, runs in groups.items()
+    }
+
+
 async def test_kill_9_under_mixed_load_loses_nothing_and_repeats_nothing(world: World):
     fake = world.fake
     full = {project: [change(fake, 2) for _ in range(2)] for project in PROJECTS}
@@ -151,19 +162,17 @@ async def test_kill_9_under_mixed_load_loses_nothing_and_repeats_nothing(world: 
     cqd_finished = [change(fake, 1) for _ in range(6)]
     posting = [change(fake, 1, voters=(VOTER,)) for _ in range(3)]
 
-    def seed(conn: sqlite3.Connection) -> dict[str, list[tuple[Run, int]]]:
-        def runs(numbers: list[int], project: str = "p0") -> list[tuple[Run, int]]:
-            return [(store_run(conn, fake, [n], project=project), n) for n in numbers]
+    def runs(numbers: list[int], project: str = "p0") -> list[tuple[int, FakeChanges, str]]:
+        return [(n, fake_changes(fake, [n]), project) for n in numbers]
 
-        return {
-            "full": [pair for project in PROJECTS for pair in runs(full[project], project)],
-            "dry": runs(dry, "p1"),
-            "fail": runs(failing, "p2"),
-            "cqd": runs(cqd_finished, "p0"),
-            "posting": runs(posting, "p2"),
-        }
-
-    seeded = await world.write(seed)
+    groups = {
+        "full": [one for project in PROJECTS for one in runs(full[project], project)],
+        "dry": runs(dry, "p1"),
+        "fail": runs(failing, "p2"),
+        "cqd": runs(cqd_finished, "p0"),
+        "posting": runs(posting, "p2"),
+    }
+    seeded = await world.write(_store_runs, groups)
     _, held_change = seeded["full"][0]
     hold = fake.hold_next_submit(held_change)
     first, *finite = [

@@ -24,16 +24,15 @@ from cvmigrate.store.db import Database
 BUSY_TIMEOUT_MS = 200
 
 
+def _create_runs(conn: sqlite3.Connection, count: int) -> list[Run]:
+    return [create_run(conn, changes=[change_info(100 + n)], created_at=T0) for n in range(count)]
+
+
 def seed_runs(path: Path, count: int) -> list[Run]:
     async def go() -> list[Run]:
         db = await Database.open(path)
         try:
-            return await db.write(
-                lambda conn: [
-                    create_run(conn, changes=[change_info(100 + n)], created_at=T0)
-                    for n in range(count)
-                ]
-            )
+            return await db.write(_create_runs, count)
         finally:
             await db.close()
 

@@ -21,21 +21,17 @@ async def test_gauges_report_the_last_sample(tmp_path):
     capture = TelemetryCapture.install()
     db = await Database.open(tmp_path / "cv.db")
     try:
-        runs = [
-            await db.write(lambda c, n=n: create_run(c, changes=[change_info(n)])) for n in (1, 2)
-        ]
-        await db.write(lambda c: create_run(c, project="v8", changes=[change_info(3)]))
-        await db.write(lambda c: create_run(c, changes=[change_info(4)], status=Status.PENDING))
+        runs = [await db.write(create_run, changes=[change_info(n)]) for n in (1, 2)]
+        await db.write(create_run, project="v8", changes=[change_info(3)])
+        await db.write(create_run, changes=[change_info(4)], status=Status.PENDING)
         await db.write(
-            lambda c: reports.put_reported_runs(
-                c, "chromium", [runs[0].attempt_key, "cqdonly"], b"", T0
-            )
+            reports.put_reported_runs, "chromium", [runs[0].attempt_key, "cqdonly"], b"", T0
         )
-        await db.write(lambda c: outbox.enqueue_row(c, "run-a", "{}", T0))
-        await db.write(lambda c: outbox.enqueue_row(c, "run-b", "{}", T0 + timedelta(minutes=5)))
+        await db.write(outbox.enqueue_row, "run-a", "{}", T0)
+        await db.write(outbox.enqueue_row, "run-b", "{}", T0 + timedelta(minutes=5))
         row = (await db.read(lambda c: outbox.list_rows(c)))[1]
-        await db.write(lambda c: outbox.mark_dead(c, row, "invalid"))
-        await db.write(lambda c: events.enqueue_event(c, runs[0].id, "cqd_finished", T0))
+        await db.write(outbox.mark_dead, row, "invalid")
+        await db.write(events.enqueue_event, runs[0].id, "cqd_finished", T0)
 
         sampler = GaugeSampler(db, clock=lambda: T0 + timedelta(minutes=10), interval=3600)
         await sampler.run_once()

@@ -25,10 +25,10 @@ def _seed(path: Path) -> tuple[str, str]:
     async def go():
         db = await Database.open(path)
         try:
-            running = await db.write(lambda c: create_run(c, changes=[change_info(1)]))
-            ended = await db.write(lambda c: create_run(c, changes=[change_info(2)]))
-            await db.write(lambda c: set_status(c, ended.id, Status.SUCCEEDED))
-            await db.write(lambda c: put_cl(c, change_info(1)))
+            running = await db.write(create_run, changes=[change_info(1)])
+            ended = await db.write(create_run, changes=[change_info(2)])
+            await db.write(set_status, ended.id, Status.SUCCEEDED)
+            await db.write(put_cl, change_info(1))
             return running.attempt_key, ended.attempt_key
         finally:
             await db.close()

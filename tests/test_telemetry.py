@@ -49,7 +49,7 @@ def app_url(tmp_path: Path):
     async def seed():
         db = await Database.open(db_path)
         try:
-            return await db.write(lambda c: create_run(c, changes=[change_info(1)]))
+            return await db.write(create_run, changes=[change_info(1)])
         finally:
             await db.close()
 
@@ -105,7 +105,7 @@ def test_rpc_span_tree_and_context_stored_with_the_event(capture, app_url):
     ]
     operations = {(s.name, s.attributes["db.operation.name"]) for s in children}
     # The Run is looked up inside the write's transaction: one store span.
-    assert operations == {("store.write", "report_verified_run.save")}
+    assert operations == {("store.write", "reports.save_verified_run")}
     assert all(s.attributes["db.system"] == "sqlite" for s in children)
 
     conn = sqlite3.connect(db_path)
@@ -243,7 +243,7 @@ GERRIT_TOKEN = "cvm-gerrit-telemetry-secret"
 async def test_post_gerrit_message_trace_reaches_gerrit_and_run_manager_links_back(
     capture, tmp_path, monkeypatch
 ):
-    from fake_runs import store_run
+    from fake_runs import fake_changes, store_run
     from fakes.gerrit import FakeGerrit
 
     monkeypatch.setenv("GERRIT_TOKEN", GERRIT_TOKEN)
@@ -256,7 +256,7 @@ async def test_post_gerrit_message_trace_reaches_gerrit_and_run_manager_links_ba
         db_path = tmp_path / "cv.db"
         db = await Database.open(db_path)
         try:
-            run = await db.write(lambda conn: store_run(conn, fake, [number]))
+            run = await db.write(store_run, fake_changes(fake, [number]))
         finally:
             await db.close()
         config = tmp_path / "cv.toml"

@@ -159,6 +159,11 @@ class Acl:
             return
         raise RpcError(Code.PERMISSION_DENIED, f"{ctx.identity} may not act on project {project!r}")
 
+    def project_scope(self, ctx: CallContext) -> str | None:
+        """The one project `check_project` lets the caller act on, or None for any."""
+        caller_project = project_of(ctx.identity)
+        return None if self._cross_project else caller_project
+
     def check_netrc(self, ctx: CallContext) -> None:
         """ReportUsedNetrc: only trusted services (acting for a project or not) or the group."""
         if ctx.peer_identity in self._trusted or ctx.identity in self._allow:

@@ -293,7 +293,6 @@ def token_create(config_path: str | None, identity: str) -> None:
 
     The token is printed once; only its SHA-256 digest is stored.
     """
-    import sqlite3
     from datetime import UTC, datetime
 
     from cvmigrate.auth import new_token, token_digest
@@ -309,11 +308,7 @@ def token_create(config_path: str | None, identity: str) -> None:
     value = new_token()
     digest = token_digest(value)
     now = datetime.now(UTC)
-
-    def save(conn: sqlite3.Connection) -> None:
-        credentials.add_api_token(conn, digest, identity, now)
-
-    _run_db(_load(config_path), save, write=True)
+    _run_db(_load(config_path), credentials.add_api_token, digest, identity, now, write=True)
     click.echo(value)
     click.echo(f"token for {identity} created; it is shown only once", err=True)
 

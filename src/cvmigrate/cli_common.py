@@ -65,6 +65,9 @@ def with_db(settings: Settings, fn: Callable[[Database], Awaitable[T]]) -> T:
         raise click.ClickException(str(exc)) from None
 
 
-def run_db(settings: Settings, fn: Any, *, write: bool = False) -> Any:
-    """Run `fn(conn)` against the configured database (migrating it first)."""
-    return with_db(settings, lambda db: db.write(fn) if write else db.read(fn))
+def run_db(settings: Settings, fn: Any, *args: Any, write: bool = False) -> Any:
+    """Run `fn(conn, *args)` against the configured database (migrating it first); a write's
+    `fn` is a module-level function (Database.write)."""
+    if write:
+        return with_db(settings, lambda db: db.write(fn, *args))
+    return with_db(settings, lambda db: db.read(lambda conn: fn(conn, *args)))

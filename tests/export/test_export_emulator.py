@@ -54,38 +54,46 @@ def _attempt_row(key: str, **overrides: Any) -> str:
     return json.dumps(row)
 
 
-async def _enqueue(db, clock, keys: Sequence[str], **overrides: Any) -> None:
-    def write(conn: sqlite3.Connection) -> None:
-        for key in keys:
-            outbox.enqueue_row(conn, f"attempt-{key}", _attempt_row(key, **overrides), clock())
+def _enqueue_rows(
+    conn: sqlite3.Connection, keys: Sequence[str], overrides: dict[str, Any], now: datetime
+) -> None:
+    for key in keys:
+        outbox.enqueue_row(conn, f"attempt-{key}", _attempt_row(key, **overrides), now)
 
-    await db.write(write)
+
+async def _enqueue(db, clock, keys: Sequence[str], **overrides: Any) -> None:
+    await db.write(_enqueue_rows, keys, overrides, clock())
 
 
 async def _states(db) -> dict[str, str]:
     return {row.dedup_key: row.state for row in await db.read(outbox.list_rows)}
 
 
+def _end_failed_and_cancelled_runs(conn: sqlite3.Connection, now: datetime) -> None:
+    verified = create_run(conn, changes=[change_info(1), change_info(2)], mode="FULL_RUN")
+    report = migration_pb.ReportVerifiedRunRequest(
+        run=migration_pb.ReportedRun(
+            attempt=bigquery_pb.Attempt(
+                status=bigquery_pb.AttemptStatus.FAILURE,
+                substatus=bigquery_pb.AttemptSubstatus.FAILED_TRYJOBS,
+                builds=[bigquery_pb.Build(id=42, host="bb", origin=3, critical=True)],
+            )
+        )
+    )
+    reports.insert_verified_if_absent(conn, verified.id, bytes(report), now)
+    end_run(conn, verified, Status.FAILED, now)
+    cancelled = create_run(conn, changes=[change_info(3)])
+    end_run(conn, cancelled, Status.CANCELLED, now)
+
+
+def _mark_all_rows_pending(conn: sqlite3.Connection) -> None:
+    conn.execute("UPDATE outbox SET state = 'pending'")
+
+
 async def test_ended_runs_and_finished_attempts_arrive_with_the_queued_contents(
     db, clock, bq_settings, bq_client
 ):
-    def end_runs(conn: sqlite3.Connection) -> None:
-        verified = create_run(conn, changes=[change_info(1), change_info(2)], mode="FULL_RUN")
-        report = migration_pb.ReportVerifiedRunRequest(
-            run=migration_pb.ReportedRun(
-                attempt=bigquery_pb.Attempt(
-                    status=bigquery_pb.AttemptStatus.FAILURE,
-                    substatus=bigquery_pb.AttemptSubstatus.FAILED_TRYJOBS,
-                    builds=[bigquery_pb.Build(id=42, host="bb", origin=3, critical=True)],
-                )
-            )
-        )
-        reports.insert_verified_if_absent(conn, verified.id, bytes(report), clock())
-        end_run(conn, verified, Status.FAILED, clock())
-        cancelled = create_run(conn, changes=[change_info(3)])
-        end_run(conn, cancelled, Status.CANCELLED, clock())
-
-    await db.write(end_runs)
+    await db.write(_end_failed_and_cancelled_runs, clock())
     reported = bigquery_pb.Attempt(
         key="00000000000000aa",
         luci_project="v8",
@@ -94,7 +102,7 @@ async def test_ended_runs_and_finished_attempts_arrive_with_the_queued_contents(
         end_time=clock(),
         gerrit_changes=[bigquery_pb.GerritChange(host=HOST, change=9, patchset=2, mode=1)],
     )
-    await db.write(lambda conn: enqueue_finished_attempt_row(conn, reported, clock()))
+    await db.write(enqueue_finished_attempt_row, reported, clock())
     queued = {row.dedup_key: json.loads(row.row_json) for row in await db.read(outbox.list_rows)}
 
     sink = BigQuerySink(bq_settings)
@@ -117,7 +125,7 @@ async def test_resending_a_batch_does_not_duplicate(db, clock, bq_settings, bq_c
     try:
         assert (await run_once(db, sink, bq_settings, clock=clock)).sent == 5
         # As if the acknowledgement had been lost: every row is pending again.
-        await db.write(lambda c: c.execute("UPDATE outbox SET state = 'pending'"))
+        await db.write(_mark_all_rows_pending)
         assert (await run_once(db, sink, bq_settings, clock=clock)).sent == 5
     finally:
         sink.close()

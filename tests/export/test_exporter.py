@@ -8,7 +8,7 @@ import asyncio
 import json
 import random
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -78,13 +78,14 @@ class ProcessDied(BaseException):
     """Stands for the process dying right after BigQuery accepted a request."""
 
 
-async def _enqueue(db: Database, clock: Clock, *keys: str, size: int = 10) -> None:
-    def write(conn):
-        for key in keys:
-            row = {"key": key, "padding": "x" * size}
-            outbox.enqueue_row(conn, f"attempt-{key}", json.dumps(row), clock())
+def _enqueue_rows(conn, keys: Sequence[str], size: int, now: datetime) -> None:
+    for key in keys:
+        row = {"key": key, "padding": "x" * size}
+        outbox.enqueue_row(conn, f"attempt-{key}", json.dumps(row), now)
 
-    await db.write(write)
+
+async def _enqueue(db: Database, clock: Clock, *keys: str, size: int = 10) -> None:
+    await db.write(_enqueue_rows, keys, size, clock())
 
 
 async def _rows(db: Database) -> dict[str, OutboxRow]:
@@ -250,7 +251,7 @@ async def test_crash_between_insert_and_mark_resends_with_the_same_insert_ids(db
 
 
 async def test_row_json_that_does_not_parse_is_dead_not_retried(db, clock):
-    await db.write(lambda c: outbox.enqueue_row(c, "attempt-x", "{not json", clock()))
+    await db.write(outbox.enqueue_row, "attempt-x", "{not json", clock())
     await _enqueue(db, clock, "k1")
     result = await run_once(db, FakeSink(), SETTINGS, clock=clock)
     assert (result.sent, result.dead) == (1, 1)
@@ -295,9 +296,11 @@ async def test_each_insert_is_a_span_linked_to_the_spans_that_queued_its_rows(db
     capture = TelemetryCapture.install()
     traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     await db.write(
-        lambda c: outbox.enqueue_row(
-            c, "attempt-k1", json.dumps({"key": "k1"}), clock(), trace_context=traceparent
-        )
+        outbox.enqueue_row,
+        "attempt-k1",
+        json.dumps({"key": "k1"}),
+        clock(),
+        trace_context=traceparent,
     )
     await run_once(db, FakeSink(), SETTINGS, clock=clock)
     spans = capture.spans.get_finished_spans()  # shared by the whole session: take the last

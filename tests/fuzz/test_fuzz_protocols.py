@@ -95,7 +95,7 @@ def target(tmp_path_factory) -> Iterator[tuple[str, Path, dict[str, bytes]]]:
     async def seed():
         db = await Database.open(db_path)
         try:
-            return await db.write(lambda c: create_run(c, changes=[change_info(1)]))
+            return await db.write(create_run, changes=[change_info(1)])
         finally:
             await db.close()
 

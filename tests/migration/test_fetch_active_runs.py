@@ -7,7 +7,18 @@ from datetime import timedelta
 
 import pytest
 from conftest_helpers import ctx_for, expect_error
-from support import HOST, T0, Dep, DepKind, as_upb, change_info, create_run, put_cl, set_status
+from support import (
+    HOST,
+    T0,
+    Dep,
+    DepKind,
+    as_upb,
+    change_info,
+    create_run,
+    execute_sql,
+    put_cl,
+    set_status,
+)
 
 from cvmigrate.migration.fetch_active_runs import _load as load_answer
 from cvmigrate.migration.fetch_active_runs import fetch_active_runs as handler
@@ -32,14 +43,14 @@ async def _fetch(deps, request=REQUEST) -> migration_pb.FetchActiveRunsResponse:
 
 
 async def test_fetch_active_runs_returns_running_runs_newest_first(db, deps):
-    older = await db.write(lambda c: create_run(c, changes=[change_info(1)], created_at=T0))
+    older = await db.write(create_run, changes=[change_info(1)], created_at=T0)
     newer = await db.write(
-        lambda c: create_run(c, changes=[change_info(2)], created_at=T0 + timedelta(minutes=1))
+        create_run, changes=[change_info(2)], created_at=T0 + timedelta(minutes=1)
     )
-    await db.write(lambda c: create_run(c, changes=[change_info(3)], status=Status.PENDING))
-    ended = await db.write(lambda c: create_run(c, changes=[change_info(4)]))
-    await db.write(lambda c: set_status(c, ended.id, Status.SUCCEEDED))
-    await db.write(lambda c: create_run(c, project="chromium-m100", changes=[change_info(5)]))
+    await db.write(create_run, changes=[change_info(3)], status=Status.PENDING)
+    ended = await db.write(create_run, changes=[change_info(4)])
+    await db.write(set_status, ended.id, Status.SUCCEEDED)
+    await db.write(create_run, project="chromium-m100", changes=[change_info(5)])
 
     response = await _fetch(deps)
     assert [run.id for run in response.active_runs] == [newer.id, older.id]
@@ -47,8 +58,8 @@ async def test_fetch_active_runs_returns_running_runs_newest_first(db, deps):
 
 async def test_fetch_active_runs_lists_cls_in_the_runs_order_not_by_clid(db, deps):
     # Change 20 is known first (lower CLID) but comes second in the Run.
-    await db.write(lambda c: put_cl(c, change_info(20)))
-    await db.write(lambda c: create_run(c, changes=[change_info(10), change_info(20)]))
+    await db.write(put_cl, change_info(20))
+    await db.write(create_run, changes=[change_info(10), change_info(20)])
     for encoding in ("pb", "json", "twirp_json"):
         ctx = ctx_for()
         ctx.response_encoding = encoding
@@ -67,11 +78,9 @@ async def test_fetch_active_runs_lists_cls_in_the_runs_order_not_by_clid(db, dep
 
 
 async def test_fetch_active_runs_cl_fields_come_from_the_frozen_snapshot(db, deps):
-    run = await db.write(
-        lambda c: create_run(c, changes=[change_info(7, voter=42)], mode="FULL_RUN")
-    )
+    run = await db.write(create_run, changes=[change_info(7, voter=42)], mode="FULL_RUN")
     # A later snapshot of the CL must not change what the Run shows.
-    await db.write(lambda c: put_cl(c, change_info(7, patchset=2)))
+    await db.write(put_cl, change_info(7, patchset=2))
 
     (active,) = (await _fetch(deps)).active_runs
     (cl,) = active.cls
@@ -91,23 +100,21 @@ async def test_fetch_active_runs_cl_fields_come_from_the_frozen_snapshot(db, dep
 
 
 async def test_fetch_active_runs_hides_verified_and_delayed_cancel_runs(db, deps):
-    verified = await db.write(lambda c: create_run(c, changes=[change_info(1)]))
-    delayed = await db.write(lambda c: create_run(c, changes=[change_info(2)]))
-    await db.write(lambda c: reports.insert_verified_if_absent(c, verified.id, b"", T0))
+    verified = await db.write(create_run, changes=[change_info(1)])
+    delayed = await db.write(create_run, changes=[change_info(2)])
+    await db.write(reports.insert_verified_if_absent, verified.id, b"", T0)
     await db.write(
-        lambda c: c.execute("UPDATE runs SET delay_cancel_until = 1 WHERE id = ?", (delayed.id,))
+        execute_sql, "UPDATE runs SET delay_cancel_until = 1 WHERE id = ?", (delayed.id,)
     )
     assert (await _fetch(deps)).active_runs == []
 
 
 async def test_fetch_active_runs_fyi_deps_use_current_snapshot(db, deps):
-    dep_id, _ = await db.write(lambda c: put_cl(c, change_info(100)))
+    dep_id, _ = await db.write(put_cl, change_info(100))
     run = await db.write(
-        lambda c: create_run(
-            c, changes=[change_info(101)], deps={101: [Dep(cl_id=dep_id, kind=DepKind.HARD)]}
-        )
+        create_run, changes=[change_info(101)], deps={101: [Dep(cl_id=dep_id, kind=DepKind.HARD)]}
     )
-    await db.write(lambda c: put_cl(c, change_info(100, patchset=3)))  # dep moved on
+    await db.write(put_cl, change_info(100, patchset=3))  # dep moved on
 
     (active,) = (await _fetch(deps)).active_runs
     assert active.id == run.id
@@ -122,13 +129,11 @@ async def test_fetch_active_runs_fyi_deps_use_current_snapshot(db, deps):
 
 
 async def test_fetch_active_runs_dep_inside_the_run_is_not_fyi(db, deps):
-    parent_id, _ = await db.write(lambda c: put_cl(c, change_info(200)))
+    parent_id, _ = await db.write(put_cl, change_info(200))
     await db.write(
-        lambda c: create_run(
-            c,
-            changes=[change_info(200), change_info(201)],
-            deps={201: [Dep(cl_id=parent_id, kind=DepKind.SOFT)]},
-        )
+        create_run,
+        changes=[change_info(200), change_info(201)],
+        deps={201: [Dep(cl_id=parent_id, kind=DepKind.SOFT)]},
     )
     (active,) = (await _fetch(deps)).active_runs
     assert active.fyi_deps == []
@@ -136,15 +141,13 @@ async def test_fetch_active_runs_dep_inside_the_run_is_not_fyi(db, deps):
 
 
 async def test_fetch_active_runs_spliced_encodings_equal_betterproto(db, deps):
-    dep_id, _ = await db.write(lambda c: put_cl(c, change_info(300)))
+    dep_id, _ = await db.write(put_cl, change_info(300))
     for n in (301, 302):
         await db.write(
-            lambda c, n=n: create_run(
-                c,
-                changes=[change_info(n)],
-                deps={n: [Dep(cl_id=dep_id, kind=DepKind.SOFT)]},
-                created_at=T0 + timedelta(seconds=n),
-            )
+            create_run,
+            changes=[change_info(n)],
+            deps={n: [Dep(cl_id=dep_id, kind=DepKind.SOFT)]},
+            created_at=T0 + timedelta(seconds=n),
         )
     spliced = await fetch_active_runs(REQUEST, ctx_for(), deps)
     message = migration_pb.FetchActiveRunsResponse.parse(encode_binary(spliced))
@@ -180,13 +183,11 @@ async def test_fetch_active_runs_errors(db, deps):
 
 
 async def test_fetch_active_runs_reads_only_the_encoding_it_answers_in(db, deps):
-    dep_id, _ = await db.write(lambda c: put_cl(c, change_info(400)))
+    dep_id, _ = await db.write(put_cl, change_info(400))
     await db.write(
-        lambda c: create_run(
-            c,
-            changes=[change_info(401), change_info(402)],
-            deps={401: [Dep(cl_id=dep_id, kind=DepKind.SOFT)]},
-        )
+        create_run,
+        changes=[change_info(401), change_info(402)],
+        deps={401: [Dep(cl_id=dep_id, kind=DepKind.SOFT)]},
     )
     encoders = {
         "pb": encode_binary,

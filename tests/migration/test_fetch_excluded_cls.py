@@ -13,22 +13,20 @@ from cvmigrate.store import reports
 
 
 async def _verify(db, run_id):
-    await db.write(lambda c: reports.insert_verified_if_absent(c, run_id, b"", T0))
+    await db.write(reports.insert_verified_if_absent, run_id, b"", T0)
 
 
 async def test_fetch_excluded_cls_lists_verified_unended_runs_cls(db, deps):
-    verified = await db.write(lambda c: create_run(c, changes=[change_info(3), change_info(2)]))
-    submitting = await db.write(lambda c: create_run(c, changes=[change_info(7)], mode="FULL_RUN"))
-    ended = await db.write(lambda c: create_run(c, changes=[change_info(8)]))
-    pending = await db.write(
-        lambda c: create_run(c, changes=[change_info(9)], status=Status.PENDING)
-    )
-    await db.write(lambda c: create_run(c, changes=[change_info(10)]))  # not verified
-    await db.write(lambda c: create_run(c, project="v8", changes=[change_info(11)]))
+    verified = await db.write(create_run, changes=[change_info(3), change_info(2)])
+    submitting = await db.write(create_run, changes=[change_info(7)], mode="FULL_RUN")
+    ended = await db.write(create_run, changes=[change_info(8)])
+    pending = await db.write(create_run, changes=[change_info(9)], status=Status.PENDING)
+    await db.write(create_run, changes=[change_info(10)])  # not verified
+    await db.write(create_run, project="v8", changes=[change_info(11)])
     for run in (verified, submitting, ended, pending):
         await _verify(db, run.id)
-    await db.write(lambda c: set_status(c, submitting.id, Status.SUBMITTING))
-    await db.write(lambda c: set_status(c, ended.id, Status.SUCCEEDED))
+    await db.write(set_status, submitting.id, Status.SUBMITTING)
+    await db.write(set_status, ended.id, Status.SUCCEEDED)
 
     response = await fetch_excluded_cls(
         migration_pb.FetchExcludedCLsRequest(luci_project="chromium"), ctx_for(), deps

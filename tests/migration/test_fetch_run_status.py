@@ -35,8 +35,8 @@ def fetch_run_status(request, ctx, deps):
     ],
 )
 async def test_fetch_run_status_event_table(db, deps, mode, status, event, extra):
-    run = await db.write(lambda c: create_run(c, changes=[change_info(1)], mode=mode))
-    await db.write(lambda c: set_status(c, run.id, status))
+    run = await db.write(create_run, changes=[change_info(1)], mode=mode)
+    await db.write(set_status, run.id, status)
     request = migration_pb.FetchRunStatusRequest(
         luci_project="chromium", attempt_key=run.attempt_key
     )
@@ -45,8 +45,8 @@ async def test_fetch_run_status_event_table(db, deps, mode, status, event, extra
 
 
 async def test_fetch_run_status_prefers_cv_id(db, deps):
-    run = await db.write(lambda c: create_run(c, changes=[change_info(1)]))
-    await db.write(lambda c: set_status(c, run.id, Status.FAILED))
+    run = await db.write(create_run, changes=[change_info(1)])
+    await db.write(set_status, run.id, Status.FAILED)
     request = migration_pb.FetchRunStatusRequest(
         luci_project="chromium", cv_id=run.id, attempt_key="other"
     )
@@ -54,7 +54,7 @@ async def test_fetch_run_status_prefers_cv_id(db, deps):
 
 
 async def test_fetch_run_status_errors(db, deps):
-    run = await db.write(lambda c: create_run(c, changes=[change_info(1)]))
+    run = await db.write(create_run, changes=[change_info(1)])
     cases = [
         (
             migration_pb.FetchRunStatusRequest(luci_project="chromium", cv_id=run.id),
@@ -85,8 +85,8 @@ async def test_fetch_run_status_errors(db, deps):
 
 
 async def test_fetch_run_status_other_project_denied(db, deps):
-    run = await db.write(lambda c: create_run(c, project="v8", changes=[change_info(1)]))
-    await db.write(lambda c: set_status(c, run.id, Status.FAILED))
+    run = await db.write(create_run, project="v8", changes=[change_info(1)])
+    await db.write(set_status, run.id, Status.FAILED)
     # Asking under one's own project name for another project's Run is still denied.
     request = migration_pb.FetchRunStatusRequest(
         luci_project="chromium", attempt_key=run.attempt_key

@@ -65,7 +65,7 @@ async def test_post_gerrit_message_unknown_run_is_unavailable(db, deps):
 
 
 async def test_post_gerrit_message_unknown_cl_is_unavailable(db, deps):
-    run = await db.write(lambda c: create_run(c, changes=[change_info(1)]))
+    run = await db.write(create_run, changes=[change_info(1)])
     err = await expect_error(
         Code.UNAVAILABLE,
         post_gerrit_message(_request(attempt_key=run.attempt_key, change=99), ctx_for(), deps),
@@ -74,7 +74,7 @@ async def test_post_gerrit_message_unknown_cl_is_unavailable(db, deps):
 
 
 async def test_post_gerrit_message_project_mismatch_is_failed_precondition(db, deps):
-    run = await db.write(lambda c: create_run(c, project="v8", changes=[change_info(1)]))
+    run = await db.write(create_run, project="v8", changes=[change_info(1)])
     # the caller owns "chromium" and names it; the Run is v8's
     await expect_error(
         Code.FAILED_PRECONDITION, post_gerrit_message(_request(run_id=run.id), ctx_for(), deps)
@@ -82,8 +82,8 @@ async def test_post_gerrit_message_project_mismatch_is_failed_precondition(db, d
 
 
 async def test_post_gerrit_message_ended_run_is_failed_precondition(db, deps):
-    run = await db.write(lambda c: create_run(c, changes=[change_info(1)]))
-    await db.write(lambda c: set_status(c, run.id, Status.SUCCEEDED))
+    run = await db.write(create_run, changes=[change_info(1)])
+    await db.write(set_status, run.id, Status.SUCCEEDED)
     err = await expect_error(
         Code.FAILED_PRECONDITION, post_gerrit_message(_request(run_id=run.id), ctx_for(), deps)
     )
@@ -91,7 +91,7 @@ async def test_post_gerrit_message_ended_run_is_failed_precondition(db, deps):
 
 
 async def test_post_gerrit_message_without_gerrit_client_is_internal(db, deps):
-    run = await db.write(lambda c: create_run(c, changes=[change_info(1)]))
+    run = await db.write(create_run, changes=[change_info(1)])
     err = await expect_error(
         Code.INTERNAL,
         post_gerrit_message(_request(attempt_key=run.attempt_key), ctx_for(), deps),

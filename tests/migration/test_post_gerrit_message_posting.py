@@ -10,7 +10,7 @@ from datetime import timedelta
 import aiohttp
 import pytest
 from conftest_helpers import ctx_for, expect_error
-from fake_runs import store_run
+from fake_runs import fake_changes, store_run
 from fakes.gerrit import FakeGerrit
 
 from cvmigrate.config import GerritHost
@@ -57,7 +57,7 @@ async def _run(db, fake: FakeGerrit, *, value: int = 1, voters=(VOTER, OTHER)):
     change = fake.add_change(owner=OWNER)
     for account in voters:
         fake.vote(change.number, "Commit-Queue", account, value)
-    run = await db.write(lambda c: store_run(c, fake, [change.number]))
+    run = await db.write(store_run, fake_changes(fake, [change.number]))
     return run, change
 
 
@@ -128,7 +128,7 @@ async def test_same_text_before_the_run_does_not_count(db, fake, gerrit_deps):
     change = fake.add_change(owner=OWNER)
     fake.add_message(change.number, "CQ is trying the patch.", author=CV)
     fake.vote(change.number, "Commit-Queue", VOTER, 1, date=fake.now() + timedelta(seconds=1))
-    run = await db.write(lambda c: store_run(c, fake, [change.number]))
+    run = await db.write(store_run, fake_changes(fake, [change.number]))
     await post_gerrit_message(_request(run, change), ctx_for(), gerrit_deps)
     assert len(_reviews(fake)) == 1
 

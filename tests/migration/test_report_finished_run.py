@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from conftest_helpers import ctx_for, expect_error
-from support import HOST, change_info, create_run, set_status
+from support import HOST, change_info, create_run, execute_sql, set_status
 
 from cvmigrate.migration.report_finished_run import report_finished_run
 from cvmigrate.proto import bigquery as bigquery_pb
@@ -34,7 +34,7 @@ def _request(
 
 
 async def test_report_finished_run_binds_run_found_by_attempt_key_and_queues_event(db, deps):
-    run = await db.write(lambda c: create_run(c, changes=[change_info(1)]))
+    run = await db.write(create_run, changes=[change_info(1)])
     await report_finished_run(_request(run.attempt_key), ctx_for(), deps)
 
     run_id, payload = await db.read(lambda c: reports.get_finished(c, run.attempt_key))
@@ -80,8 +80,8 @@ async def test_report_finished_run_last_write_wins(db, deps):
 
 
 async def test_report_finished_run_ended_run_gets_no_event(db, deps):
-    run = await db.write(lambda c: create_run(c, changes=[change_info(1)]))
-    await db.write(lambda c: set_status(c, run.id, Status.CANCELLED))
+    run = await db.write(create_run, changes=[change_info(1)])
+    await db.write(set_status, run.id, Status.CANCELLED)
     await report_finished_run(_request(run.attempt_key), ctx_for(), deps)
     assert await db.read(lambda c: events.list_events(c)) == []
 
@@ -114,9 +114,8 @@ async def test_report_finished_run_other_project_is_denied(db, deps):
 async def test_report_finished_run_storage_failure_is_unavailable_not_ok(db, deps):
     # Make every write fail: the caller must see a retryable error, never a silent OK.
     await db.write(
-        lambda c: c.execute(
-            "CREATE TRIGGER fail_finished BEFORE INSERT ON finished_runs"
-            " BEGIN SELECT RAISE(ABORT, 'disk'); END"
-        )
+        execute_sql,
+        "CREATE TRIGGER fail_finished BEFORE INSERT ON finished_runs"
+        " BEGIN SELECT RAISE(ABORT, 'disk'); END",
     )
     await expect_error(Code.UNAVAILABLE, report_finished_run(_request("k"), ctx_for(), deps))

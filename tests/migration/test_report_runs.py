@@ -27,8 +27,8 @@ def _run(key: str, project: str = "chromium", run_id: str = "") -> migration_pb.
 
 
 async def test_report_runs_stores_latest_report_and_divergence(db, deps):
-    cv_only = await db.write(lambda c: create_run(c, changes=[change_info(1)]))
-    both = await db.write(lambda c: create_run(c, changes=[change_info(2)]))
+    cv_only = await db.write(create_run, changes=[change_info(1)])
+    both = await db.write(create_run, changes=[change_info(2)])
     request = migration_pb.ReportRunsRequest(
         runs=[_run(both.attempt_key), _run("cqd0000000000001")]
     )
@@ -103,9 +103,9 @@ async def test_report_runs_does_not_wait_for_fsync(db, deps, monkeypatch):
     calls = []
     real = type(db).write
 
-    async def spy(self, fn, **kw):
-        calls.append(kw)
-        return await real(self, fn, **kw)
+    async def spy(self, fn, /, *args, durable=True, **kwargs):
+        calls.append({"durable": durable})
+        return await real(self, fn, *args, durable=durable, **kwargs)
 
     monkeypatch.setattr(type(db), "write", spy)
     await report_runs(migration_pb.ReportRunsRequest(runs=[_run("k1")]), ctx_for(), deps)

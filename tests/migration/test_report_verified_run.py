@@ -29,7 +29,7 @@ def _request(run_id: str = "", key: str = "", action: Action = Action.DRY_RUN_OK
 
 
 async def test_report_verified_run_by_attempt_key_stores_report_and_event(db, deps):
-    run = await db.write(lambda c: create_run(c, changes=[change_info(1)]))
+    run = await db.write(create_run, changes=[change_info(1)])
     await report_verified_run(_request(key=run.attempt_key), ctx_for(), deps)
 
     stored = await db.read(lambda c: reports.get_verified(c, run.id))
@@ -44,13 +44,13 @@ async def test_report_verified_run_by_attempt_key_stores_report_and_event(db, de
 
 
 async def test_report_verified_run_by_run_id_without_attempt(db, deps):
-    run = await db.write(lambda c: create_run(c, changes=[change_info(1)]))
+    run = await db.write(create_run, changes=[change_info(1)])
     await report_verified_run(_request(run_id=run.id, action=Action.FAIL), ctx_for(), deps)
     assert await db.read(lambda c: reports.get_verified(c, run.id)) is not None
 
 
 async def test_report_verified_run_repeat_keeps_first_report(db, deps):
-    run = await db.write(lambda c: create_run(c, changes=[change_info(1)]))
+    run = await db.write(create_run, changes=[change_info(1)])
     await report_verified_run(
         _request(run_id=run.id, action=Action.FAIL, msg="first"), ctx_for(), deps
     )
@@ -91,7 +91,7 @@ async def test_report_verified_run_unknown_run_is_not_found_and_saves_nothing(db
 
 
 async def test_report_verified_run_other_projects_run_is_denied(db, deps):
-    run = await db.write(lambda c: create_run(c, project="v8", changes=[change_info(1)]))
+    run = await db.write(create_run, project="v8", changes=[change_info(1)])
     await expect_error(
         Code.PERMISSION_DENIED,
         report_verified_run(_request(run_id=run.id), ctx_for("project:chromium"), deps),

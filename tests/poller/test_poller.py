@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fakes.gerrit import FakeGerrit, FileSpec
 from poller_support import HOST, OWNER, VOTER, all_runs, run_cl
@@ -13,6 +13,7 @@ from support import Clock
 from cvmigrate.proto import bigquery as bigquery_pb
 from cvmigrate.runs.attempt_key import TriggeredCL, compute_attempt_key
 from cvmigrate.runs.event_kinds import CQD_FINISHED
+from cvmigrate.runs.model import Run
 from cvmigrate.runs.run_id import make_run_id
 from cvmigrate.runs.status import Status
 from cvmigrate.store import cls as cls_store
@@ -159,9 +160,7 @@ async def test_delayed_run_with_a_cqdaemon_report_is_left_to_the_run_manager(
     await poller.run_once()
     (run,) = await all_runs(db)
     # ReportFinishedRun bound the report to the Run (and queued cqd_finished).
-    await db.write(
-        lambda conn: reports.upsert_finished(conn, run.attempt_key, run.id, b"", clock())
-    )
+    await db.write(reports.upsert_finished, run.attempt_key, run.id, b"", clock())
 
     clock.advance(minutes=21)
     report = await poller.run_once()
@@ -180,7 +179,7 @@ async def test_delayed_run_claims_a_report_saved_before_it_existed(
     await poller.run_once()
     (run,) = await all_runs(db)
     # Saved unclaimed (run_id NULL), e.g. after a restart lost the binding.
-    await db.write(lambda conn: reports.upsert_finished(conn, run.attempt_key, "", b"x", clock()))
+    await db.write(reports.upsert_finished, run.attempt_key, "", b"x", clock())
 
     clock.advance(minutes=21)
     report = await poller.run_once()
@@ -238,6 +237,13 @@ async def test_ref_change_cancels_the_run(fake: FakeGerrit, db: Database, make_p
     assert "has moved from refs/heads/main to refs/heads/dev" in run.end_message
 
 
+def _mark_submitting_and_verified(
+    conn: sqlite3.Connection, submitting: Run, verified_id: str, now: datetime
+) -> None:
+    runs_store.update_run(conn, dataclasses.replace(submitting, status=Status.SUBMITTING), now)
+    reports.insert_verified_if_absent(conn, verified_id, b"", now)
+
+
 async def test_submitting_and_verified_runs_are_never_cancelled(
     fake: FakeGerrit, db: Database, make_poller, clock: Clock
 ) -> None:
@@ -252,12 +258,12 @@ async def test_submitting_and_verified_runs_are_never_cancelled(
     )
     now = clock()
 
-    def setup(conn: sqlite3.Connection) -> None:
-        run = runs[clids[submitting.number]]
-        runs_store.update_run(conn, dataclasses.replace(run, status=Status.SUBMITTING), now)
-        reports.insert_verified_if_absent(conn, runs[clids[verified.number]].id, b"", now)
-
-    await db.write(setup)
+    await db.write(
+        _mark_submitting_and_verified,
+        runs[clids[submitting.number]],
+        runs[clids[verified.number]].id,
+        now,
+    )
     for change in (submitting, verified):
         fake.vote(change.number, "Commit-Queue", VOTER, 0)
 
@@ -411,7 +417,7 @@ async def test_new_run_claims_a_report_that_arrived_before_it(
             )
         ]
     )
-    await db.write(lambda conn: reports.upsert_finished(conn, key, "", b"payload", clock()))
+    await db.write(reports.upsert_finished, key, "", b"payload", clock())
 
     report = await make_poller("cqdaemon").run_once()
 
@@ -431,9 +437,9 @@ async def test_trigger_with_a_verdict_is_not_run_again(
     (run,) = await all_runs(db)
     # The run manager ended it (e.g. dry run passed) before the votes were seen removed.
     await db.write(
-        lambda conn: runs_store.update_run(
-            conn, dataclasses.replace(run, status=Status.SUCCEEDED, end_time=clock()), clock()
-        )
+        runs_store.update_run,
+        dataclasses.replace(run, status=Status.SUCCEEDED, end_time=clock()),
+        clock(),
     )
 
     report = await poller.run_once(full=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from fake_runs import store_run
+from fake_runs import fake_changes, store_run
 from fakes.gerrit import DEFAULT_LABELS, FakeGerrit
 from fakes.tree_status import FakeTreeStatus
 from runs_helpers import CV, OTHER, OWNER, QUICK_RUN, TOKEN, VOTER, Clock
@@ -100,6 +100,6 @@ def manager(ctx: HandlerContext) -> RunManager:
 @pytest.fixture
 def make_run(db: Database, fake: FakeGerrit) -> Callable[..., Any]:
     async def make(numbers: list[int], **kwargs: Any) -> Run:
-        return await db.write(lambda conn: store_run(conn, fake, numbers, **kwargs))
+        return await db.write(store_run, fake_changes(fake, numbers), **kwargs)
 
     return make

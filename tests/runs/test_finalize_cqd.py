@@ -84,16 +84,15 @@ def test_unusable_reports_are_errors(bad):
         decide_cqd_finished(RUN_CLS, bad)
 
 
+def _save_finished_report(conn, run, reported: bigquery_pb.Attempt, now: datetime) -> None:
+    reported.key = run.attempt_key
+    payload = bytes(migration_pb.ReportedRun(id=run.id, attempt=reported))
+    reports.upsert_finished(conn, run.attempt_key, run.id, payload, now)
+    events.enqueue_event(conn, run.id, event_kinds.CQD_FINISHED, now)
+
+
 async def _finish(db, clock, run, reported: bigquery_pb.Attempt) -> None:
-    now = clock()
-
-    def save(conn):
-        reported.key = run.attempt_key
-        payload = bytes(migration_pb.ReportedRun(id=run.id, attempt=reported))
-        reports.upsert_finished(conn, run.attempt_key, run.id, payload, now)
-        events.enqueue_event(conn, run.id, event_kinds.CQD_FINISHED, now)
-
-    await db.write(save)
+    await db.write(_save_finished_report, run, reported, clock())
 
 
 def _full_run_change(fake):
@@ -139,7 +138,7 @@ async def test_handler_retries_a_started_report_and_ignores_ended_runs(
     gc = bigquery_pb.GerritChange(host=fake.host, change=1)
     await _finish(db, clock, started, attempt(AttemptStatus.STARTED, gc))
     ended = await make_run([_full_run_change(fake)], status=Status.SUCCEEDED)
-    await db.write(lambda c: events.enqueue_event(c, ended.id, event_kinds.CQD_FINISHED, clock()))
+    await db.write(events.enqueue_event, ended.id, event_kinds.CQD_FINISHED, clock())
     await manager.run_once()
 
     by_run = {e.run_id: e for e in await db.read(events.list_events)}

@@ -40,7 +40,7 @@ def dry_run_change(fake: FakeGerrit, *, voters: tuple[int, ...] = (VOTER,), valu
 
 
 async def verify(db, clock, run, action, final_message=""):
-    await db.write(lambda c: report_verified(c, run, action, clock(), final_message))
+    await db.write(report_verified, run, action, clock(), final_message)
 
 
 def reviews(fake: FakeGerrit) -> list[dict]:
@@ -267,8 +267,8 @@ async def test_guards_ended_waiting_and_pending(db, clock, fake, make_run, manag
 
 
 async def test_missing_run_and_unknown_kind_are_consumed(db, clock, manager):
-    await db.write(lambda c: events.enqueue_event(c, "nope/1-1-ab", "cqd_finished", clock()))
-    await db.write(lambda c: events.enqueue_event(c, "nope/1-1-ab", "bogus", clock()))
+    await db.write(events.enqueue_event, "nope/1-1-ab", "cqd_finished", clock())
+    await db.write(events.enqueue_event, "nope/1-1-ab", "bogus", clock())
     await manager.run_once()
     assert [e.last_error for e in await db.read(events.list_events)] == [
         "no such Run",

@@ -4,7 +4,7 @@ deadline, and resuming an interrupted submission (spec §5.2)."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fakes.gerrit import FakeGerrit
 from runs_helpers import OWNER, VOTER, load_run, report_verified
@@ -12,7 +12,7 @@ from runs_helpers import OWNER, VOTER, load_run, report_verified
 from cvmigrate.proto import migration as migration_pb
 from cvmigrate.runs import event_kinds
 from cvmigrate.runs.manager import RunManager
-from cvmigrate.runs.model import Submission
+from cvmigrate.runs.model import Run, Submission
 from cvmigrate.runs.status import Status
 from cvmigrate.runs.submit_queue import SubmitOptions
 from cvmigrate.store import events, outbox
@@ -37,7 +37,7 @@ def stack(fake: FakeGerrit, size: int) -> list[int]:
 
 
 async def submit(db, clock, run):
-    await db.write(lambda c: report_verified(c, run, Action.SUBMIT, clock()))
+    await db.write(report_verified, run, Action.SUBMIT, clock())
 
 
 def submits(fake: FakeGerrit) -> list[str]:
@@ -170,6 +170,20 @@ async def test_deadline_passed_cancels_triggers_with_the_timeout_message(
     assert ended.status is Status.FAILED and ended.submission.failed_cls == ()
 
 
+def _interrupt_submission_after_base(conn, run: Run, base_id: int, now: datetime) -> None:
+    """As if the submission had sent base's submit and no more: SUBMITTING, base attempted."""
+    current = runs_store.get_run(conn, run.id)
+    submission = Submission(
+        cls=(base_id, run.cl_ids[0]),
+        attempted_cls=(base_id,),
+        deadline=now + timedelta(minutes=20),
+    )
+    runs_store.update_run(
+        conn, dataclasses.replace(current, status=Status.SUBMITTING, submission=submission), now
+    )
+    events.enqueue_event(conn, run.id, event_kinds.SUBMIT, now)
+
+
 async def test_resume_rereads_an_unconfirmed_cl_instead_of_submitting_it_again(
     db, clock, fake, make_run, manager
 ):
@@ -179,20 +193,7 @@ async def test_resume_rereads_an_unconfirmed_cl_instead_of_submitting_it_again(
     fake.set_status(base, "MERGED")
     base_id = run.cl_ids[1]
     now = clock()
-
-    def interrupted(conn):
-        current = runs_store.get_run(conn, run.id)
-        submission = Submission(
-            cls=(base_id, run.cl_ids[0]),
-            attempted_cls=(base_id,),
-            deadline=now + timedelta(minutes=20),
-        )
-        runs_store.update_run(
-            conn, dataclasses.replace(current, status=Status.SUBMITTING, submission=submission), now
-        )
-        events.enqueue_event(conn, run.id, event_kinds.SUBMIT, now)
-
-    await db.write(interrupted)
+    await db.write(_interrupt_submission_after_base, run, base_id, now)
     await manager.run_once()
 
     assert submits(fake) == [submit_path(fake, top)]

@@ -3,23 +3,72 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from cvmigrate.store.db import Database, StoreError, StoreUnavailable
 from cvmigrate.store.migrate import SchemaTooNew, apply_migrations, known_migrations
 
+# Writes run in the writer process: module-level functions with picklable arguments.
 
-def _insert(token: str):
-    def write(conn: sqlite3.Connection) -> int:
-        return conn.execute(
-            "INSERT INTO api_tokens (sha256, identity, create_time) VALUES (?, 'user:x', 0)",
-            (token,),
-        ).rowcount
 
-    return write
+def _insert(conn: sqlite3.Connection, token: str) -> int:
+    return conn.execute(
+        "INSERT INTO api_tokens (sha256, identity, create_time) VALUES (?, 'user:x', 0)",
+        (token,),
+    ).rowcount
+
+
+def _insert_then_fail(conn: sqlite3.Connection, token: str) -> None:
+    _insert(conn, token)
+    raise ValueError("boom")
+
+
+def _insert_huge(conn: sqlite3.Connection) -> int:
+    conn.execute(
+        "INSERT INTO api_tokens (sha256, identity, create_time) VALUES ('big', ?, 0)",
+        ("x" * 100_000,),
+    )
+    return 1
+
+
+def _insert_when_released(conn: sqlite3.Connection, started: Path, release: Path) -> int:
+    started.touch()
+    deadline = time.monotonic() + 10
+    while not release.exists():  # the test's signal from the other process
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    return _insert(conn, "cancelled-caller")
+
+
+def _insert_then_exit(conn: sqlite3.Connection) -> None:
+    _insert(conn, "never")
+    raise SystemExit(3)
+
+
+def _pid(conn: sqlite3.Connection) -> int:
+    return os.getpid()
+
+
+class _Unrebuildable(Exception):
+    def __init__(self, what: str, code: int) -> None:
+        super().__init__(f"{what} ({code})")
+
+
+def _raise_unrebuildable(conn: sqlite3.Connection) -> None:
+    raise _Unrebuildable("odd", 7)
+
+
+def _return_unpicklable(conn: sqlite3.Connection) -> object:
+    _insert(conn, "unpicklable-result")
+    return threading.Lock()
 
 
 def _count(conn: sqlite3.Connection) -> int:
@@ -29,7 +78,7 @@ def _count(conn: sqlite3.Connection) -> int:
 async def test_concurrent_writes_commit_together(tmp_path):
     db = await Database.open(tmp_path / "x.db")
     try:
-        results = await asyncio.gather(*(db.write(_insert(f"t{i}")) for i in range(200)))
+        results = await asyncio.gather(*(db.write(_insert, f"t{i}") for i in range(200)))
         assert results == [1] * 200
         assert await db.read(_count) == 200
         assert db.writes == 200
@@ -42,13 +91,11 @@ async def test_concurrent_writes_commit_together(tmp_path):
 async def test_failed_write_is_undone_alone(tmp_path):
     db = await Database.open(tmp_path / "x.db")
     try:
-
-        def fails(conn: sqlite3.Connection) -> None:
-            _insert("partial")(conn)
-            raise ValueError("boom")
-
         outcomes = await asyncio.gather(
-            db.write(_insert("a")), db.write(fails), db.write(_insert("b")), return_exceptions=True
+            db.write(_insert, "a"),
+            db.write(_insert_then_fail, "partial"),
+            db.write(_insert, "b"),
+            return_exceptions=True,
         )
         assert outcomes[0] == 1 and outcomes[2] == 1
         assert isinstance(outcomes[1], ValueError)
@@ -58,8 +105,8 @@ async def test_failed_write_is_undone_alone(tmp_path):
         assert tokens == ["a", "b"]
         # Alone in its batch (no savepoint then): undone too, and the writer goes on.
         with pytest.raises(ValueError, match="boom"):
-            await db.write(fails)
-        assert await db.write(_insert("c")) == 1
+            await db.write(_insert_then_fail, "partial")
+        assert await db.write(_insert, "c") == 1
         assert await db.read(_count) == 3
     finally:
         await db.close()
@@ -68,22 +115,22 @@ async def test_failed_write_is_undone_alone(tmp_path):
 async def test_sqlite_errors_become_store_errors(tmp_path):
     db = await Database.open(tmp_path / "x.db")
     try:
-        await db.write(_insert("dup"))
+        await db.write(_insert, "dup")
         with pytest.raises(StoreError):
-            await db.write(_insert("dup"))
+            await db.write(_insert, "dup")
         with pytest.raises(StoreError):
             await db.read(lambda c: c.execute("SELECT * FROM no_such_table").fetchall())
     finally:
         await db.close()
     with pytest.raises(StoreUnavailable):
-        await db.write(_insert("after-close"))
+        await db.write(_insert, "after-close")
 
 
 async def test_database_uses_wal_and_full_sync(tmp_path):
     db = await Database.open(tmp_path / "x.db")
     try:
         assert await db.read(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0]) == "wal"
-        assert await db.write(lambda c: c.execute("PRAGMA synchronous").fetchone()[0]) == 2  # FULL
+        assert await db.write(_synchronous) == 2  # FULL
     finally:
         await db.close()
 
@@ -150,25 +197,17 @@ async def test_a_full_database_fails_the_whole_batch_with_the_reason(tmp_path):
     )
     conn.close()
     db = await Database.open(path, max_size_bytes=(pages + 2) * page_size)
-
-    def huge(conn: sqlite3.Connection) -> int:
+    try:
         # SQLite undoes the whole transaction on SQLITE_FULL, including the small write
         # that shares it (group commit): neither may be reported as written.
-        conn.execute(
-            "INSERT INTO api_tokens (sha256, identity, create_time) VALUES ('big', ?, 0)",
-            ("x" * 100_000,),
-        )
-        return 1
-
-    try:
         results = await asyncio.gather(
-            db.write(_insert("small")), db.write(huge), return_exceptions=True
+            db.write(_insert, "small"), db.write(_insert_huge), return_exceptions=True
         )
         for result in results:
             assert isinstance(result, StoreUnavailable), results
             assert result.reason == "the database or disk is full"
         assert await db.read(_count) == 0
-        assert await db.write(_insert("fits")) == 1  # what fits in free pages still goes in
+        assert await db.write(_insert, "fits") == 1  # what fits in free pages still goes in
     finally:
         await db.close()
 
@@ -179,11 +218,11 @@ async def test_a_database_locked_elsewhere_fails_writes_after_the_busy_timeout(t
     try:
         other.execute("BEGIN EXCLUSIVE")
         with pytest.raises(StoreUnavailable) as caught:
-            await asyncio.wait_for(db.write(_insert("a")), timeout=10)
+            await asyncio.wait_for(db.write(_insert, "a"), timeout=10)
         assert caught.value.reason == "the database is locked by another connection"
         assert await db.read(_count) == 0  # reads are not blocked (WAL)
         other.execute("ROLLBACK")
-        assert await db.write(_insert("a")) == 1
+        assert await db.write(_insert, "a") == 1
     finally:
         other.close()
         await db.close()
@@ -205,7 +244,7 @@ async def test_point_reads_run_on_the_event_loop_and_see_committed_writes(tmp_pa
             return _count(conn)
 
         assert await db.read_point(count) == 0
-        await db.write(_insert("t1"))
+        await db.write(_insert, "t1")
         assert await db.read_point(count) == await db.read(_count) == 1
         assert threads == [threading.current_thread().name] * 2  # no hop to a reader thread
     finally:
@@ -217,7 +256,7 @@ async def test_a_busy_point_read_is_done_by_a_reader_thread(tmp_path):
     # point reader must then not wait on the event loop: `read` does the lookup instead.
     db = await Database.open(tmp_path / "x.db")
     try:
-        await db.write(_insert("t1"))
+        await db.write(_insert, "t1")
         loop_thread = threading.current_thread()
         attempts: list[bool] = []
 
@@ -248,7 +287,7 @@ async def test_point_read_errors_are_store_errors_like_reads(tmp_path):
                 await read(broken)
         # Read-only, as the reader threads.
         with pytest.raises(StoreError):
-            await db.read_point(_insert("t2"))
+            await db.read_point(lambda c: _insert(c, "t2"))
         assert await db.read(_count) == 0
     finally:
         await db.close()
@@ -271,7 +310,7 @@ async def test_writes_that_need_not_be_durable_skip_fsync_only_in_a_batch_of_the
             db.write(_synchronous, durable=False),
         )
         assert mixed == [2, 2, 2]
-        assert await db.write(_insert("t1"), durable=False) == 1
+        assert await db.write(_insert, "t1", durable=False) == 1
         assert await db.read(_count) == 1
     finally:
         await db.close()
@@ -280,7 +319,7 @@ async def test_writes_that_need_not_be_durable_skip_fsync_only_in_a_batch_of_the
 async def test_close_finishes_the_writes_queued_before_it(tmp_path):
     path = tmp_path / "x.db"
     db = await Database.open(path)
-    writes = [asyncio.ensure_future(db.write(_insert(f"q{i}"))) for i in range(50)]
+    writes = [asyncio.ensure_future(db.write(_insert, f"q{i}")) for i in range(50)]
     await asyncio.sleep(0)  # the writes are queued ...
     await db.close()  # ... and close waits for all of them
     assert [w.result() for w in writes] == [1] * 50
@@ -293,38 +332,129 @@ async def test_close_finishes_the_writes_queued_before_it(tmp_path):
 
 async def test_a_write_whose_caller_was_cancelled_still_commits(tmp_path):
     db = await Database.open(tmp_path / "x.db")
-    started, release = threading.Event(), threading.Event()
-
-    def slow(conn: sqlite3.Connection) -> int:
-        started.set()
-        assert release.wait(10)
-        return _insert("cancelled-caller")(conn)
-
+    started, release = tmp_path / "started", tmp_path / "release"
     try:
-        caller = asyncio.ensure_future(db.write(slow))
-        assert await asyncio.to_thread(started.wait, 10)
+        caller = asyncio.ensure_future(db.write(_insert_when_released, started, release))
+        await _until(started.exists)
         caller.cancel()
         with pytest.raises(asyncio.CancelledError):
             await caller
-        release.set()
-        await db.write(_insert("next"))  # committed after the cancelled caller's write
+        release.touch()
+        await db.write(_insert, "next")  # committed after the cancelled caller's write
         assert await db.read(_count) == 2
     finally:
-        release.set()
+        release.touch()
         await db.close()
 
 
 async def test_the_writer_survives_a_write_that_raises_a_base_exception(tmp_path):
     db = await Database.open(tmp_path / "x.db")
-
-    def exits(conn: sqlite3.Connection) -> None:
-        _insert("never")(conn)
-        raise SystemExit(3)
-
     try:
+        writer_pid = await db.write(_pid)
         with pytest.raises(StoreUnavailable):
-            await db.write(exits)
-        assert await db.write(_insert("after")) == 1
+            await db.write(_insert_then_exit)
+        assert await db.write(_pid) == writer_pid  # the same process goes on
+        assert await db.write(_insert, "after") == 1
         assert await db.read(_count) == 1  # the failed batch was undone
     finally:
         await db.close()
+
+
+async def _until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not reaped yet) counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def test_writes_run_in_a_writer_process_that_close_stops(tmp_path):
+    db = await Database.open(tmp_path / "x.db")
+    writer_pid = await db.write(_pid)
+    assert writer_pid != os.getpid()
+    await db.close()
+    assert not _alive(writer_pid)
+
+
+async def test_a_closure_is_refused_before_anything_is_written(tmp_path):
+    db = await Database.open(tmp_path / "x.db")
+    try:
+        with pytest.raises(TypeError, match="module-level function"):
+            await db.write(lambda c: _insert(c, "lambda"))
+        with pytest.raises(TypeError, match="module-level function"):
+            await db.write(_insert, threading.Lock())  # an argument that cannot cross
+        assert await db.read(_count) == 0
+        assert db.writes == 0
+    finally:
+        await db.close()
+
+
+async def test_outcomes_that_cannot_cross_back_fail_that_write_alone(tmp_path):
+    db = await Database.open(tmp_path / "x.db")
+    try:
+        outcomes = await asyncio.gather(
+            db.write(_raise_unrebuildable),
+            db.write(_return_unpicklable),
+            db.write(_insert, "ok"),
+            return_exceptions=True,
+        )
+        # An exception pickle cannot rebuild comes back as a StoreError naming it.
+        assert isinstance(outcomes[0], StoreError)
+        assert "_Unrebuildable: odd (7)" in str(outcomes[0])
+        # A result that cannot be sent back fails its write; what it wrote stands (the
+        # transaction committed), as for an answer lost on the way.
+        assert isinstance(outcomes[1], StoreError)
+        assert "cannot be sent back" in str(outcomes[1])
+        assert outcomes[2] == 1
+        assert await db.read(_count) == 2
+    finally:
+        await db.close()
+
+
+async def test_a_killed_writer_fails_its_writes_and_is_started_again(tmp_path):
+    db = await Database.open(tmp_path / "x.db")
+    started, release = tmp_path / "started", tmp_path / "release"
+    try:
+        writer_pid = await db.write(_pid)
+        in_flight = asyncio.ensure_future(db.write(_insert_when_released, started, release))
+        await _until(started.exists)
+        os.kill(writer_pid, signal.SIGKILL)
+        with pytest.raises(StoreUnavailable) as caught:
+            await in_flight
+        assert caught.value.reason == "the database writer stopped"
+        # The next writes start one other writer; the killed one's transaction was undone.
+        after = await asyncio.gather(*(db.write(_insert, f"after{i}") for i in range(5)))
+        assert after == [1] * 5
+        assert await db.write(_pid) not in (writer_pid, os.getpid())
+        assert db.writer_restarts == 1
+        assert await db.read(_count) == 5
+    finally:
+        release.touch()
+        await db.close()
+
+
+async def test_the_writer_ignores_stop_signals_and_leaves_when_the_service_does(tmp_path):
+    # systemd and Ctrl-C signal the whole process group: the writer must not cut a batch
+    # short; it finishes what it was sent and exits when the service closes its socket.
+    db = await Database.open(tmp_path / "x.db")
+    writer_pid = await db.write(_pid)
+    try:
+        os.kill(writer_pid, signal.SIGTERM)
+        os.kill(writer_pid, signal.SIGINT)
+        assert await db.write(_insert, "after-signals") == 1
+        assert await db.write(_pid) == writer_pid
+    finally:
+        await db.close()
+    assert not _alive(writer_pid)

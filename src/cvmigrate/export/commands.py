@@ -134,9 +134,7 @@ def outbox_list(
 def outbox_retry(config_path: str | None) -> None:
     """Put dead rows back to pending (after fixing what BigQuery rejected)."""
     now = _now()
-    revived = run_db(
-        load_config(config_path), lambda conn: outbox_store.revive_dead(conn, now), write=True
-    )
+    revived = run_db(load_config(config_path), outbox_store.revive_dead, now, write=True)
     click.echo(f"{revived} dead row(s) back to pending")
 
 

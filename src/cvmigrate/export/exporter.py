@@ -154,14 +154,15 @@ class _Pass:
         attempts = max((row.attempts for row in retry), default=0)
         not_before = now + timedelta(seconds=backoff_delay(attempts, self.settings, self.rng))
 
-        def write(conn: Any) -> None:
-            outbox.mark_sent(conn, sent, now)
-            for row, error in dead:
-                outbox.mark_dead(conn, row, error[:_MAX_ERROR_CHARS])
-            if retry:
-                outbox.mark_retry(conn, [row.id for row in retry], retry_error, not_before)
-
-        await self.db.write(write)
+        await self.db.write(
+            _settle_rows,
+            list(sent),
+            [(row, error[:_MAX_ERROR_CHARS]) for row, error in dead],
+            [row.id for row in retry],
+            retry_error,
+            now,
+            not_before,
+        )
         self.result.sent += len(sent)
         self.result.dead += len(dead)
         self.result.retried += len(retry)
@@ -336,3 +337,20 @@ def start_exporter(
     )
     log.info("BigQuery export to %s.%s.%s", settings.project, settings.dataset, settings.table)
     return BackgroundExporter(task)
+
+
+def _settle_rows(
+    conn: Any,
+    sent: Sequence[OutboxRow],
+    dead: Sequence[tuple[OutboxRow, str]],
+    retry_ids: Sequence[int],
+    retry_error: str,
+    now: datetime,
+    not_before: datetime,
+) -> None:
+    """(The writer process) record one insert's outcome for its rows."""
+    outbox.mark_sent(conn, sent, now)
+    for row, error in dead:
+        outbox.mark_dead(conn, row, error)
+    if retry_ids:
+        outbox.mark_retry(conn, retry_ids, retry_error, not_before)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 
 from google.protobuf import empty_pb2
@@ -51,22 +50,22 @@ async def report_runs(
     if not by_project:
         return empty_pb2.Empty()
     now = deps.clock()
-    # A report of one project (CQDaemon's always is) is the request itself: keep it as it
-    # came (re-encoding would cost on the single writer thread, in front of every other
-    # durable write; bench/, issue 8).
-    as_received = ctx.request_message if len(by_project) == 1 else None
-
-    def save(conn: sqlite3.Connection) -> None:
-        for project, runs in by_project.items():
-            keys = keys_by_project[project]
-            if as_received is not None:
-                payload = as_received
-            else:
-                payload = migration_pb2.ReportRunsRequest(runs=runs).SerializeToString()
-            reports.put_reported_runs(conn, project, keys, payload, now)
-
+    # A binary report of one project (CQDaemon's always is) is the request itself: kept as
+    # it came, not re-encoded (bench/, issue 8).
+    if len(by_project) == 1 and ctx.request_message is not None:
+        (project,) = by_project
+        snapshots = [(project, keys_by_project[project], ctx.request_message)]
+    else:
+        snapshots = [
+            (
+                project,
+                keys_by_project[project],
+                migration_pb2.ReportRunsRequest(runs=runs).SerializeToString(),
+            )
+            for project, runs in by_project.items()
+        ]
     # A snapshot the next loop replaces (CV itself stored nothing, spec §4.1): its commit
     # need not wait for fsync (Database.write durable=False); it survives kill -9.
     with store_errors("saving the report"):
-        await deps.db.write(save, durable=False)
+        await deps.db.write(reports.put_reported_runs_many, snapshots, now, durable=False)
     return empty_pb2.Empty()

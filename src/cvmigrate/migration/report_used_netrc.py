@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from cvmigrate.migration._common import store_errors
 from cvmigrate.migration.deps import Deps
 from cvmigrate.proto import migration as migration_pb
@@ -31,10 +29,6 @@ async def report_used_netrc(
         )
     ciphertext = deps.secret_box.encrypt(request.access_token)
     now = deps.clock()
-
-    def save(conn: sqlite3.Connection) -> None:
-        credentials.put_netrc_ciphertext(conn, request.gerrit_host, ciphertext, now)
-
     with store_errors("saving the netrc token"):
-        await deps.db.write(save)
+        await deps.db.write(credentials.put_netrc_ciphertext, request.gerrit_host, ciphertext, now)
     return protobuf_pb.Empty()

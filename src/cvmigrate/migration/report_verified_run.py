@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from google.protobuf import empty_pb2
 
 from cvmigrate.migration._common import store_errors
@@ -13,8 +11,7 @@ from cvmigrate.rpc.codes import Code
 from cvmigrate.rpc.context import CallContext
 from cvmigrate.rpc.errors import RpcError
 from cvmigrate.runs.event_kinds import CQD_VERIFICATION_COMPLETED
-from cvmigrate.store import events, reports
-from cvmigrate.store import runs as runs_store
+from cvmigrate.store import reports
 from cvmigrate.telemetry import current_trace_context
 
 __all__ = ["CQD_VERIFICATION_COMPLETED", "report_verified_run"]
@@ -38,29 +35,23 @@ async def report_verified_run(
     now = deps.clock()
     trace_context = current_trace_context()
 
-    def save(conn: sqlite3.Connection) -> runs_store.RunRef:
-        # The lookup is part of the write's transaction: nothing can change the Run between
-        # the checks and the save, and the event loop does not do the lookup as well
-        # (bench/, issue 8). An RpcError here undoes this write alone.
-        found = runs_store.locate_run_ref(conn, run_id, attempt_key)
-        if found is None:
-            raise RpcError(Code.NOT_FOUND, f'Run "{run_id}" does not exist')
-        deps.acl.check_project(ctx, found.project)
-        # First write wins: a retry after a lost answer must not change what CV is
-        # already acting on (spec §4.3 history, 15a9f2a6f9). Save and event together.
-        if reports.insert_verified_if_absent(conn, found.id, payload, now):
-            events.enqueue_event(
-                conn,
-                found.id,
-                CQD_VERIFICATION_COMPLETED,
-                now,
-                payload={"action": int(request.action)},
-                trace_context=trace_context,
-            )
-        return found
-
     with store_errors("saving the verified run"):
-        found = await deps.db.write(save)
+        # The Run is looked up in the write's transaction: the event loop does not do the
+        # lookup as well (bench/, issue 8).
+        found = await deps.db.write(
+            reports.save_verified_run,
+            run_id,
+            attempt_key,
+            deps.acl.project_scope(ctx),
+            payload,
+            now,
+            CQD_VERIFICATION_COMPLETED,
+            {"action": int(request.action)},
+            trace_context,
+        )
+    if found is None:
+        raise RpcError(Code.NOT_FOUND, f'Run "{run_id}" does not exist')
+    deps.acl.check_project(ctx, found.project)  # nothing was saved if this fails
     ctx.attributes.update({"cv.run_id": found.id, "cv.luci_project": found.project})
     if attempt_key:
         ctx.attributes["cv.attempt_key"] = attempt_key

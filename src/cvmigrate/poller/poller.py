@@ -21,7 +21,6 @@ and backs off exponentially, with jitter, while Gerrit fails.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import random
 import sqlite3
@@ -151,7 +150,7 @@ class ProjectPoller:
             full = self._last_full is None or now - self._last_full >= self._full_sweep_interval
         report = PassReport(full=full)
         project = self.name
-        report.add(await self._db.write(lambda c: sweep_delayed_cancels(c, project, now)))
+        report.add(await self._db.write(sweep_delayed_cancels, project, now))
 
         unfinished = await self._load_unfinished()
         hints = await self._query(full, report)
@@ -264,11 +263,7 @@ class ProjectPoller:
         if not missing:
             return
         now = self._clock()
-
-        def assign(conn: sqlite3.Connection) -> dict[Key, int]:
-            return {key: cls_store.get_or_create_clid(conn, key[0], key[1], now) for key in missing}
-
-        self._clids.update(await self._db.write(assign))
+        self._clids.update(await self._db.write(_assign_clids, missing, now))
 
     async def _commit(
         self,
@@ -305,7 +300,7 @@ class ProjectPoller:
 
         commits = await asyncio.to_thread(build)
         now = self._clock()
-        writes = [self._db.write(functools.partial(commit_cl, commit=c, now=now)) for c in commits]
+        writes = [self._db.write(commit_cl, commit=c, now=now) for c in commits]
         # Concurrent writes share one transaction commit (group commit); each CL's write
         # still succeeds or fails on its own.
         results = await asyncio.gather(*writes, return_exceptions=True)
@@ -343,3 +338,8 @@ class ProjectPoller:
             report.fetched,
             len(report.query_failures) + len(report.fetch_failures),
         )
+
+
+def _assign_clids(conn: sqlite3.Connection, keys: Sequence[Key], now: datetime) -> dict[Key, int]:
+    """(The writer process) the CLID of each (host, change), created if new."""
+    return {key: cls_store.get_or_create_clid(conn, key[0], key[1], now) for key in keys}

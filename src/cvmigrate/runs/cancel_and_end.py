@@ -110,23 +110,27 @@ async def handle_cancel_and_end(ctx: HandlerContext, run: Run, event: RunEvent) 
     if problems:
         log.warning("Run %s: triggers not cancelled on %s", run.id, ", ".join(problems))
     now = ctx.clock()
-
-    def commit(conn: sqlite3.Connection) -> None:
-        try:
-            ended = end_run(
-                conn,
-                run,
-                status,
-                now,
-                end_message=event.payload.get("end_message", ""),
-                trace_context=event.trace_context,
-            )
-        except RunAlreadyEnded:
-            pass
-        else:
-            if run.status is Status.SUBMITTING:
-                wake_next_waiter(conn, ended.project, now)
-        events.mark_event_done(conn, event.id, now, "; ".join(problems))
-
-    await ctx.db.write(commit)
+    await ctx.db.write(_end_and_consume, run, status, event, now, "; ".join(problems))
     return Committed()
+
+
+def _end_and_consume(
+    conn: sqlite3.Connection, run: Run, status: Status, event: RunEvent, now: datetime, note: str
+) -> None:
+    """(The writer process) end the Run unless it has ended, wake the next Run waiting for
+    the submit slot it held, and consume the event."""
+    try:
+        ended = end_run(
+            conn,
+            run,
+            status,
+            now,
+            end_message=event.payload.get("end_message", ""),
+            trace_context=event.trace_context,
+        )
+    except RunAlreadyEnded:
+        pass
+    else:
+        if run.status is Status.SUBMITTING:
+            wake_next_waiter(conn, ended.project, now)
+    events.mark_event_done(conn, event.id, now, note)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from datetime import datetime
 
 from cvmigrate.proto import bigquery as bigquery_pb
 from cvmigrate.proto import migration as migration_pb
@@ -102,24 +103,36 @@ async def handle_cqd_finished(ctx: HandlerContext, run: Run, event: RunEvent) ->
         raise RetryLater(str(err)) from err
     now = ctx.clock()
 
-    def commit(conn: sqlite3.Connection) -> bool:
-        current = runs_store.get_run(conn, run.id)
-        if current is not None and current.status is Status.RUNNING:
-            end_run(
-                conn,
-                current,
-                status,
-                now,
-                end_time=attempt.end_time or now,
-                submission=submission,
-                finalized_by_cqd=True,
-                trace_context=event.trace_context,
-            )
-        elif current is not None and not current.is_ended:
-            return False
-        events.mark_event_done(conn, event.id, now)
-        return True
-
-    if not await ctx.db.write(commit):
+    end_time = attempt.end_time or now
+    if not await ctx.db.write(_finalize, run.id, status, submission, end_time, event, now):
         raise RetryLater("the Run left RUNNING while finalizing")
     return Committed()
+
+
+def _finalize(
+    conn: sqlite3.Connection,
+    run_id: str,
+    status: Status,
+    submission: Submission | None,
+    end_time: datetime,
+    event: RunEvent,
+    now: datetime,
+) -> bool:
+    """(The writer process) end the still RUNNING Run as CQDaemon decided and consume the
+    event; False (nothing written) if it left RUNNING without ending meanwhile."""
+    current = runs_store.get_run(conn, run_id)
+    if current is not None and current.status is Status.RUNNING:
+        end_run(
+            conn,
+            current,
+            status,
+            now,
+            end_time=end_time,
+            submission=submission,
+            finalized_by_cqd=True,
+            trace_context=event.trace_context,
+        )
+    elif current is not None and not current.is_ended:
+        return False
+    events.mark_event_done(conn, event.id, now)
+    return True

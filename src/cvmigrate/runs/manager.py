@@ -217,13 +217,13 @@ class RunManager:
             await self._consume(event, outcome.note)
         elif isinstance(outcome, Later):
             at = outcome.at
-            await self.ctx.db.write(lambda conn: events.defer_event(conn, event.id, at))
+            await self.ctx.db.write(events.defer_event, event.id, at)
         elif not isinstance(outcome, Committed):
             raise TypeError(f"handler returned {outcome!r}")
 
     async def _consume(self, event: RunEvent, note: str) -> None:
         now = self.ctx.clock()
-        await self.ctx.db.write(lambda conn: events.mark_event_done(conn, event.id, now, note))
+        await self.ctx.db.write(events.mark_event_done, event.id, now, note)
 
     async def _retry(self, event: RunEvent, exc: Exception) -> None:
         delay = self.backoff(event.attempts)
@@ -240,9 +240,7 @@ class RunManager:
         else:
             log.exception("run event %s of Run %s failed unexpectedly", event.kind, event.run_id)
         not_before = self.ctx.clock() + delay
-        await self.ctx.db.write(
-            lambda conn: events.retry_event(conn, event.id, not_before, error[:2000])
-        )
+        await self.ctx.db.write(events.retry_event, event.id, not_before, error[:2000])
 
 
 async def run_manager(ctx: HandlerContext, settings: ManagerSettings | None = None) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
 from cvmigrate.proto import migration as migration_pb
@@ -127,34 +127,37 @@ async def handle_verification_completed(ctx: HandlerContext, run: Run, event: Ru
     request = migration_pb.ReportVerifiedRunRequest.parse(payload)
     decision = decide_verification(run.mode, int(request.action), request.final_message)
 
-    def commit(conn: sqlite3.Connection) -> bool:
-        current = runs_store.get_run(conn, run.id)
-        if current is None or current.status is not Status.RUNNING:
-            return False  # changed since it was read: decide again
-        if isinstance(decision, StartSubmission):
-            waiting = dataclasses.replace(current, status=Status.WAITING_FOR_SUBMISSION)
-            runs_store.update_run(conn, waiting, now, expected_status=Status.RUNNING)
-            events.enqueue_event(
-                conn, run.id, event_kinds.SUBMIT, now, trace_context=event.trace_context
-            )
-        elif isinstance(decision, CancelAndEnd):
-            messages = dict.fromkeys(current.cl_ids, decision.message)
-            end_message = decision.message if decision.status is Status.FAILED else ""
-            queue_cancel_and_end(
-                conn, current.id, messages, decision.status, end_message, event, now
-            )
-        else:
-            end_run(
-                conn,
-                current,
-                decision.status,
-                now,
-                end_message=decision.end_message,
-                trace_context=event.trace_context,
-            )
-        events.mark_event_done(conn, event.id, now)
-        return True
-
-    if not await ctx.db.write(commit):
+    if not await ctx.db.write(_apply_decision, run.id, decision, event, now):
         return Later(now, "Run changed while deciding")
     return Committed()
+
+
+def _apply_decision(
+    conn: sqlite3.Connection, run_id: str, decision: Decision, event: RunEvent, now: datetime
+) -> bool:
+    """(The writer process) commit the decision and consume the event; False (nothing
+    written) if the Run left RUNNING since it was read: decide again."""
+    current = runs_store.get_run(conn, run_id)
+    if current is None or current.status is not Status.RUNNING:
+        return False
+    if isinstance(decision, StartSubmission):
+        waiting = dataclasses.replace(current, status=Status.WAITING_FOR_SUBMISSION)
+        runs_store.update_run(conn, waiting, now, expected_status=Status.RUNNING)
+        events.enqueue_event(
+            conn, run_id, event_kinds.SUBMIT, now, trace_context=event.trace_context
+        )
+    elif isinstance(decision, CancelAndEnd):
+        messages = dict.fromkeys(current.cl_ids, decision.message)
+        end_message = decision.message if decision.status is Status.FAILED else ""
+        queue_cancel_and_end(conn, current.id, messages, decision.status, end_message, event, now)
+    else:
+        end_run(
+            conn,
+            current,
+            decision.status,
+            now,
+            end_message=decision.end_message,
+            trace_context=event.trace_context,
+        )
+    events.mark_event_done(conn, event.id, now)
+    return True

@@ -1,11 +1,11 @@
-"""The SQLite database: one writer that commits concurrent writes together, and readers.
+"""The SQLite database: one writer process that commits concurrent writes together, and readers.
 
-Writes are plain functions of a `sqlite3.Connection` handed to `Database.write`. The writer
-thread takes everything queued, runs the batch in one `BEGIN IMMEDIATE` transaction (each
-function inside its own SAVEPOINT, so one failing write does not undo the others), commits
-once with `synchronous=FULL`, and only then resolves the callers' futures: an RPC that was
-answered OK is on disk, and N concurrent writes cost one fsync instead of N (group commit).
-Reads run on separate connections; in WAL mode they see the last committed state.
+Writes are module-level functions of a `sqlite3.Connection` handed to `Database.write` with
+their arguments; they run in the writer process (store/writer.py), which commits each batch
+of concurrent writes in one transaction with `synchronous=FULL` and only then answers, so an
+RPC that was answered OK is on disk, and N concurrent writes cost one fsync (group commit).
+Reads run in this process on separate connections; in WAL mode they see the last committed
+state.
 """
 
 from __future__ import annotations
@@ -13,9 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import queue
+import pickle
+import socket
 import sqlite3
-import threading
+import struct
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -25,6 +28,17 @@ from opentelemetry import trace
 
 from cvmigrate import telemetry
 from cvmigrate.store.migrate import apply_migrations
+from cvmigrate.store.writer import (
+    READY,
+    StoreError,
+    StoreUnavailable,
+    WriterConfig,
+    cannot_open,
+    configure,
+    pack_frame,
+    split_frames,
+    unavailable,
+)
 
 __all__ = ["Database", "StoreError", "StoreUnavailable"]
 
@@ -32,51 +46,14 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_MAX_BATCH = 256
 _READERS = 2
 _BUSY_CODES: Final = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
-
-
-class StoreError(Exception):
-    """A storage operation failed."""
-
-
-class StoreUnavailable(StoreError):
-    """The database cannot be written now (locked, disk full, closed); retry later."""
-
-    def __init__(self, message: str, *, reason: str = "the database is unavailable") -> None:
-        super().__init__(message)
-        self.reason = reason
-        """What went wrong in words fit for a caller (no SQL, no values)."""
-
-
-# SQLite's primary result codes (extended ones such as SQLITE_IOERR_WRITE share the prefix)
-# that mean "not now" rather than "never", in words an operator can act on.
-_UNAVAILABLE_REASONS: Final = {
-    "SQLITE_BUSY": "the database is locked by another connection",
-    "SQLITE_LOCKED": "the database is locked by another connection",
-    "SQLITE_FULL": "the database or disk is full",
-    "SQLITE_IOERR": "disk I/O error",
-    "SQLITE_READONLY": "the database is read-only",
-    "SQLITE_CANTOPEN": "the database file cannot be opened",
-}
-
-
-def _unavailable(message: str, exc: sqlite3.Error) -> StoreUnavailable:
-    name = getattr(exc, "sqlite_errorname", None) or ""
-    reason = _UNAVAILABLE_REASONS.get("_".join(name.split("_")[:2]))
-    error = StoreUnavailable(f"{message}: {exc}", reason=reason or "the database is unavailable")
-    error.__cause__ = exc
-    return error
-
-
-def _cannot_open(path: str, exc: sqlite3.Error) -> StoreUnavailable:
-    # Start-up and CLI commands show this message as is: say what to check.
-    return StoreUnavailable(
-        f"cannot open the database {path}: {exc} (check database.path, that its directory"
-        " exists and is writable, and that the file is an SQLite database)",
-        reason="the database cannot be opened",
-    )
+_WRITER_MAIN: Final = "from cvmigrate.store.writer import main; main()"
+"""The writer process's program (not `-m`: its classes must not belong to `__main__`)."""
+_STOP_TIMEOUT_S: Final = 60.0
+_WRITE_HEADER: Final = struct.Struct("<IQ")
+"""A write's frame header: the frame's length (after these 4 bytes), then the write's ID."""
+"""How long `close` waits for the writer process to finish its writes before killing it."""
 
 
 async def _connect(path: str) -> aiosqlite.Connection:
@@ -87,27 +64,7 @@ async def _connect(path: str) -> aiosqlite.Connection:
         # aiosqlite stops its worker thread after a failed connect but does not wait for
         # it; waiting here keeps the thread from reporting to an event loop closed by then.
         await asyncio.to_thread(connection._thread.join, 10)
-        raise _cannot_open(path, exc) from exc
-
-
-def _configure(
-    conn: sqlite3.Connection, *, writer: bool, busy_timeout_ms: int, max_size_bytes: int
-) -> None:
-    # Another process holding the write lock (`cvmigrate` CLI, sqlite3 shell, backup) makes
-    # a write wait this long, then fail as UNAVAILABLE.
-    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")  # PRAGMA binds no values
-    conn.execute("PRAGMA foreign_keys = ON")
-    if writer:
-        conn.execute("PRAGMA journal_mode = WAL")
-        # FULL: a commit is durable before the RPC answers (survives kill -9 and power loss).
-        conn.execute("PRAGMA synchronous = FULL")
-        if max_size_bytes:
-            # Growing past the cap fails with SQLITE_FULL, exactly as a full disk does.
-            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-            pages = max(1, max_size_bytes // page_size)
-            conn.execute(f"PRAGMA max_page_count = {int(pages)}")  # PRAGMA binds no values
-    else:
-        conn.execute("PRAGMA query_only = ON")
+        raise cannot_open(path, exc) from exc
 
 
 async def _run(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -122,12 +79,14 @@ class Database:
     def __init__(
         self,
         path: str,
-        writer: sqlite3.Connection,
+        writer: _WriterProcess,
         readers: list[aiosqlite.Connection],
         point_reader: sqlite3.Connection | None = None,
     ):
         self.path = path
-        self._writer = _WriterThread(writer, self._deliver)
+        self._writer: _WriterProcess | None = writer
+        self._writer_config = writer.config
+        self._restarting: asyncio.Future[_WriterProcess] | None = None
         self._readers = readers
         self._point_reader = point_reader
         """The event loop's own read-only connection (`read_point`); None: use `read`."""
@@ -135,10 +94,13 @@ class Database:
         self._reads_queued = [0] * len(readers)
         """Reads given to each reader and not finished yet."""
         self._closed = False
+        writer.on_batch = self._count_batch
         self.commits = 0
-        """Transactions committed by the writer (each may hold many writes)."""
+        """Batches committed (or failed whole) by the writer (each may hold many writes)."""
         self.writes = 0
         """Write functions run by the writer."""
+        self.writer_restarts = 0
+        """Times the writer process was started again after it stopped unexpectedly."""
 
     @classmethod
     async def open(
@@ -157,20 +119,21 @@ class Database:
         (naming the path) if it cannot be opened.
         """
         path = str(path)
-        writer = await asyncio.to_thread(
-            _open_writer,
-            path,
-            migrate=migrate,
+        await asyncio.to_thread(_prepare, path, migrate=migrate, busy_timeout_ms=busy_timeout_ms)
+        config = WriterConfig(
+            path=path,
             busy_timeout_ms=busy_timeout_ms,
             max_size_bytes=max_size_bytes,
+            sys_path=tuple(sys.path),
         )
+        writer = await _WriterProcess.start(config)
         readers: list[aiosqlite.Connection] = []
         try:
             for _ in range(_READERS):
                 reader = await _connect(path)
                 await _run(
                     reader,
-                    lambda c: _configure(
+                    lambda c: configure(
                         c, writer=False, busy_timeout_ms=busy_timeout_ms, max_size_bytes=0
                     ),
                 )
@@ -178,22 +141,27 @@ class Database:
             # Opened on the event loop's thread, used only there (read_point). It never
             # waits for a lock: busy, the read goes to a reader thread instead.
             point_reader = sqlite3.connect(path, isolation_level=None)
-            _configure(point_reader, writer=False, busy_timeout_ms=0, max_size_bytes=0)
+            configure(point_reader, writer=False, busy_timeout_ms=0, max_size_bytes=0)
         except BaseException as exc:
             for conn in readers:
                 await conn.close()
-            writer.close()
+            await writer.stop()
             if isinstance(exc, sqlite3.Error):
-                raise _cannot_open(path, exc) from exc
+                raise cannot_open(path, exc) from exc
             raise
         return cls(path, writer, readers, point_reader)
 
     async def close(self) -> None:
-        """Finish queued writes, then close every connection."""
+        """Finish the writes submitted so far, then close every connection."""
         if self._closed:
             return
         self._closed = True
-        await self._writer.stop()  # after every write queued before it
+        if self._restarting is not None:
+            with contextlib.suppress(StoreError):
+                await self._restarting
+        if self._writer is not None:
+            await self._writer.stop()  # after every write submitted before
+            self._writer = None
         for conn in self._readers:
             await conn.close()
         if self._point_reader is not None:
@@ -214,7 +182,7 @@ class Database:
                 return fn(point)
         except sqlite3.OperationalError as exc:
             if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) not in _BUSY_CODES:
-                raise _unavailable("database read failed", exc) from exc
+                raise unavailable("database read failed", exc) from exc
         except sqlite3.Error as exc:
             raise StoreError(f"database read failed: {exc}") from exc
         return await self.read(fn)
@@ -233,17 +201,29 @@ class Database:
             with _span("read", fn):
                 return await _run(self._readers[index], fn)
         except sqlite3.OperationalError as exc:
-            raise _unavailable("database read failed", exc) from exc
+            raise unavailable("database read failed", exc) from exc
         except sqlite3.Error as exc:
             raise StoreError(f"database read failed: {exc}") from exc
         finally:
             self._reads_queued[index] -= 1
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
-        """Run `fn(conn)` inside a committed transaction; return its result once durable.
+    async def write(
+        self,
+        fn: Callable[..., T],
+        /,
+        *args: Any,
+        durable: bool = True,
+        **kwargs: Any,
+    ) -> T:
+        """Run `fn(conn, *args, **kwargs)` in the writer process inside a committed
+        transaction; return its result once durable.
 
+        `fn` must be a module-level function, and its arguments, result and exceptions
+        picklable: they cross to the writer process and back. A lambda or a nested
+        function raises TypeError here, before anything is written.
         An exception raised by `fn` is re-raised here and undoes only `fn`'s changes.
-        A failed commit raises StoreUnavailable (nothing of the batch was written).
+        A failed commit raises StoreUnavailable (nothing of the batch was written); so does
+        a write in flight when the writer process stops (it is started again for the next).
 
         `durable=False` is for state that the next call replaces anyway (CQDaemon's
         ReportRuns snapshot): when no durable write shares its batch, the commit does not
@@ -253,120 +233,246 @@ class Database:
         """
         if self._closed:
             raise StoreUnavailable("database is closed", reason="the database is closed")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        try:
+            data = pickle.dumps((fn, args, kwargs, durable), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            raise TypeError(
+                f"Database.write runs {_operation(fn)} in the writer process: it must be a"
+                f" module-level function with picklable arguments ({exc})"
+            ) from exc
         with _span("write", fn):
-            self._writer.submit((fn, future, durable))
-            return await future
+            writer = self._writer
+            if writer is None or writer.stopped:
+                writer = await self._restart_writer()
+            return await writer.submit(data)
 
-    def _deliver(
-        self, batch: list[_Write], outcome: list[tuple[bool, Any]] | BaseException
-    ) -> None:
-        """On the event loop: the outcome of one batch (per write, or the whole
-        transaction's failure) goes to the writes' callers."""
-        if isinstance(outcome, BaseException):
-            log.error("database commit failed: %s", outcome)
-            if isinstance(outcome, sqlite3.Error):
-                error = _unavailable("database write failed", outcome)
-            else:
-                error = StoreUnavailable(f"database write failed: {outcome}")
-            for _, future, _ in batch:
-                if not future.done():
-                    future.set_exception(error)
-            return
+    async def _restart_writer(self) -> _WriterProcess:
+        """The writer process stopped unexpectedly: start another (one for all callers)."""
+        if self._restarting is None:
+            self._restarting = asyncio.ensure_future(self._start_writer())
+        restarting = self._restarting
+        try:
+            return await asyncio.shield(restarting)
+        finally:
+            if restarting.done() and self._restarting is restarting:
+                self._restarting = None
+
+    async def _start_writer(self) -> _WriterProcess:
+        if self._writer is not None:  # gone: reap it
+            stopped, self._writer = self._writer, None
+            await stopped.stop()
+            log.warning("database writer process %d exited with %s", stopped.pid, stopped.exit_code)
+        if self._closed:
+            raise StoreUnavailable("database is closed", reason="the database is closed")
+        writer = await _WriterProcess.start(self._writer_config)
+        writer.on_batch = self._count_batch
+        if self._closed:  # closed while it started
+            await writer.stop()
+            raise StoreUnavailable("database is closed", reason="the database is closed")
+        self._writer = writer
+        self.writer_restarts += 1
+        log.warning("database writer process started again (pid %d)", writer.pid)
+        return writer
+
+    def _count_batch(self, writes: int) -> None:
         self.commits += 1
-        self.writes += len(batch)
-        for (_, future, _), (ok, value) in zip(batch, outcome, strict=True):
-            if future.done():
+        self.writes += writes
+
+
+def _prepare(path: str, *, migrate: bool, busy_timeout_ms: int) -> None:
+    """On a worker thread: create the database if needed, switch it to WAL and bring the
+    schema up to date, on a connection closed afterwards (the writer process opens its own)."""
+    try:
+        conn = sqlite3.connect(path, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise cannot_open(path, exc) from exc
+    try:
+        configure(conn, writer=True, busy_timeout_ms=busy_timeout_ms, max_size_bytes=0)
+        if migrate:
+            apply_migrations(conn)
+    except sqlite3.Error as exc:
+        raise cannot_open(path, exc) from exc
+    finally:
+        conn.close()
+
+
+class _WriterProcess(asyncio.Protocol):
+    """The writer process (store/writer.py) and the event loop's end of its socket.
+
+    Each write is one frame out; each committed batch one frame back, whose outcomes go to
+    the writes' futures. If the process stops before answering (killed, crashed), every
+    write in flight fails with StoreUnavailable: whether it was committed is unknown, as
+    for a lost answer, and every cvmigrate write is safe to repeat."""
+
+    def __init__(self, config: WriterConfig, proc: subprocess.Popen[bytes]) -> None:
+        self.config = config
+        self.pid = proc.pid
+        self._proc = proc
+        self._transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._next_id = 0
+        self._unsent: list[bytes] = []
+        """Frames of this turn of the event loop, sent together by `_flush`."""
+        self._stopping = False
+        self.stopped = False
+        """The process is gone (or going): a new write needs another."""
+        self.on_batch: Callable[[int], None] | None = None
+
+    @classmethod
+    async def start(cls, config: WriterConfig) -> _WriterProcess:
+        """Start the process and wait until it has opened the database; StoreUnavailable
+        if it cannot."""
+        ours, theirs = socket.socketpair()
+        try:
+            try:
+                proc = await asyncio.to_thread(
+                    subprocess.Popen,
+                    [sys.executable, "-c", _WRITER_MAIN, str(theirs.fileno())],
+                    pass_fds=(theirs.fileno(),),
+                    stdin=subprocess.DEVNULL,
+                )
+            finally:
+                theirs.close()
+        except OSError as exc:
+            ours.close()
+            raise StoreUnavailable(
+                f"cannot start the database writer process: {exc}",
+                reason="the database writer cannot start",
+            ) from exc
+        writer = cls(config, proc)
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(lambda: writer, ours)
+        except BaseException:
+            ours.close()
+            proc.kill()
+            await asyncio.to_thread(proc.wait)
+            raise
+        writer._send(pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL))
+        try:
+            await writer._ready
+        except BaseException:
+            await writer.stop()
+            raise
+        return writer
+
+    def submit(self, data: bytes) -> asyncio.Future[Any]:
+        """Send one pickled write; its future gets the outcome (StoreUnavailable if the
+        process stops first)."""
+        if self.stopped:
+            raise StoreUnavailable(
+                "the database writer process has stopped", reason="the database writer stopped"
+            )
+        write_id = self._next_id
+        self._next_id += 1
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[write_id] = future
+        if not self._unsent:
+            asyncio.get_running_loop().call_soon(self._flush)
+        # A frame (store/writer.py): its length, the write's ID, the pickle; joined once.
+        self._unsent += (_WRITE_HEADER.pack(8 + len(data), write_id), data)
+        return future
+
+    def _flush(self) -> None:
+        # The writes submitted in one turn of the event loop leave in one send, so the
+        # writer finds them together: one batch, one commit, one system call.
+        frames, self._unsent = self._unsent, []
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(b"".join(frames))
+
+    def _send(self, payload: bytes) -> None:
+        assert self._transport is not None
+        self._transport.write(pack_frame(payload))
+
+    async def stop(self) -> None:
+        """Let the process finish the writes sent so far, then wait for it to exit (killed
+        if it has not within `_STOP_TIMEOUT_S`)."""
+        self._stopping = True
+        self.stopped = True
+        if self._unsent:
+            self._flush()  # its call_soon then finds nothing to send
+        if self._transport is not None and not self._lost.done():
+            with contextlib.suppress(OSError, RuntimeError):
+                self._transport.write_eof()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._lost), _STOP_TIMEOUT_S)
+            await asyncio.to_thread(self._proc.wait, _STOP_TIMEOUT_S)
+        except (TimeoutError, subprocess.TimeoutExpired):
+            log.error("database writer process %d did not stop; killing it", self.pid)
+            self._proc.kill()
+            await asyncio.to_thread(self._proc.wait)
+        if self._transport is not None:
+            self._transport.close()
+
+    @property
+    def exit_code(self) -> int | None:
+        """The process's exit status once it has been waited for (negative: a signal)."""
+        return self._proc.returncode
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        for frame in split_frames(self._buffer):
+            if not self._ready.done():
+                answer = pickle.loads(frame)
+                if answer == READY:
+                    self._ready.set_result(None)
+                else:
+                    self._ready.set_exception(answer)
+                continue
+            self._deliver(frame)
+
+    def eof_received(self) -> bool:
+        return False  # close our end too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.stopped = True
+        if not self._lost.done():
+            self._lost.set_result(None)
+        error = StoreUnavailable(
+            "the database writer process stopped before answering",
+            reason="the database writer stopped",
+        )
+        if not self._ready.done():
+            self._ready.set_exception(error)
+        if self._pending:
+            log.error(
+                "database writer process %d stopped with %d write(s) unanswered",
+                self.pid,
+                len(self._pending),
+            )
+        elif not self._stopping:
+            log.error("database writer process %d stopped", self.pid)
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(error)
+        self._pending.clear()
+
+    def _deliver(self, frame: bytes) -> None:
+        """One batch's outcomes, per write (see store/writer.py)."""
+        batch_error, items = pickle.loads(frame)
+        if batch_error:
+            log.error("database commit failed: %s", batch_error)
+        if self.on_batch is not None:
+            self.on_batch(len(items))
+        for write_id, ok, data in items:
+            future = self._pending.pop(write_id, None)
+            if future is None or future.done():
                 continue  # its caller was cancelled; the write stands
+            try:
+                value = pickle.loads(data)
+            except Exception as exc:
+                ok, value = False, StoreError(f"cannot load the write's outcome: {exc!r}")
             if ok:
                 future.set_result(value)
             else:
                 future.set_exception(value)
-
-
-_Write = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]", bool]
-"""(function, its caller's future, durable?)"""
-_STOP: Final = object()
-
-
-class _WriterThread:
-    """The writing connection and the one thread that uses it.
-
-    Writes are handed over through a thread-safe queue; the thread takes every write
-    waiting (up to `_MAX_BATCH`) as one batch, commits it, and gives the outcomes back to
-    the event loop with a single callback. No asyncio task stands in between: the task and
-    the aiosqlite hop it made cost two more turns of the event loop per batch (bench/,
-    issue 8)."""
-
-    def __init__(
-        self,
-        conn: sqlite3.Connection,
-        deliver: Callable[[list[_Write], list[tuple[bool, Any]] | BaseException], None],
-    ) -> None:
-        self._conn = conn
-        self._deliver = deliver
-        self._loop = asyncio.get_running_loop()
-        self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._work, name="cvmigrate-db-writer", daemon=True)
-        self._thread.start()
-
-    def submit(self, write: _Write) -> None:
-        self._inbox.put(write)
-
-    async def stop(self) -> None:
-        """Finish every write submitted before, then close the connection."""
-        self._inbox.put(_STOP)
-        await asyncio.to_thread(self._thread.join)
-
-    def _work(self) -> None:
-        inbox = self._inbox
-        try:
-            stopping = False
-            while not stopping:
-                first = inbox.get()
-                if first is _STOP:
-                    break
-                batch: list[_Write] = [first]
-                while len(batch) < _MAX_BATCH:
-                    try:
-                        item = inbox.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is _STOP:
-                        stopping = True
-                        break
-                    batch.append(item)
-                outcome: list[tuple[bool, Any]] | BaseException
-                try:
-                    outcome = _commit_batch(self._conn, batch=batch)
-                except BaseException as exc:  # handed to the callers; the thread goes on
-                    outcome = exc
-                self._loop.call_soon_threadsafe(self._deliver, batch, outcome)
-        finally:
-            self._conn.close()
-
-
-def _open_writer(
-    path: str, *, migrate: bool, busy_timeout_ms: int, max_size_bytes: int
-) -> sqlite3.Connection:
-    """On a worker thread: the writing connection, configured, the schema brought up to date
-    (it is then used by the writer thread only)."""
-    try:
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    except sqlite3.Error as exc:
-        raise _cannot_open(path, exc) from exc
-    try:
-        _configure(
-            conn, writer=True, busy_timeout_ms=busy_timeout_ms, max_size_bytes=max_size_bytes
-        )
-        if migrate:
-            apply_migrations(conn)
-    except BaseException as exc:
-        conn.close()
-        if isinstance(exc, sqlite3.Error):
-            raise _cannot_open(path, exc) from exc
-        raise
-    return conn
 
 
 _NO_SPAN: Final = contextlib.nullcontext()
@@ -374,8 +480,11 @@ _NO_SPAN: Final = contextlib.nullcontext()
 
 
 def _operation(fn: Callable[..., Any]) -> str:
-    """A name for what `fn` does, e.g. `report_verified_run.save` (never SQL or values)."""
+    """A name for what `fn` does, e.g. `report_verified_run._save` (never SQL or values)."""
     name = getattr(fn, "__qualname__", None) or type(fn).__name__
+    module = getattr(fn, "__module__", None)
+    if module and "<locals>" not in name:
+        name = f"{module.rpartition('.')[2]}.{name}"
     return name.replace("<locals>.", "")
 
 
@@ -392,62 +501,3 @@ def _span(kind: str, fn: Callable[..., Any]) -> Any:
             telemetry.ATTR_DB_OPERATION: _operation(fn),
         },
     )
-
-
-def _translate(exc: Exception) -> Exception:
-    """SQLite errors become StoreError (locked/full/IO: StoreUnavailable); others pass."""
-    if isinstance(exc, sqlite3.OperationalError):
-        return _unavailable("database write failed", exc)
-    if isinstance(exc, sqlite3.Error):
-        error = StoreError(f"database write failed: {exc}")
-        error.__cause__ = exc
-        return error
-    return exc
-
-
-def _commit_batch(conn: sqlite3.Connection, *, batch: list[_Write]) -> list[tuple[bool, Any]]:
-    relaxed = not any(durable for _, _, durable in batch)
-    if relaxed:  # see Database.write(durable=False)
-        conn.execute("PRAGMA synchronous = NORMAL")
-    try:
-        return _commit(conn, batch)
-    finally:
-        if relaxed:
-            conn.execute("PRAGMA synchronous = FULL")
-
-
-def _commit(
-    conn: sqlite3.Connection, batch: list[tuple[Callable[[sqlite3.Connection], Any], Any, bool]]
-) -> list[tuple[bool, Any]]:
-    # A write alone in its batch needs no savepoint to keep its failure from the others:
-    # two statements (and GIL round trips on the writer thread) fewer.
-    alone = len(batch) == 1
-    outcomes: list[tuple[bool, Any]] = []
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for fn, _, _ in batch:
-            if not alone:
-                conn.execute("SAVEPOINT write_fn")
-            try:
-                result = fn(conn)
-            except Exception as exc:
-                if not conn.in_transaction:
-                    # SQLite undid the whole transaction itself (SQLITE_FULL, some I/O
-                    # errors): the batch's other writes are gone too, so all of it fails.
-                    raise
-                if alone:
-                    conn.execute("ROLLBACK")
-                    return [(False, _translate(exc))]
-                conn.execute("ROLLBACK TO write_fn")
-                conn.execute("RELEASE write_fn")
-                outcomes.append((False, _translate(exc)))
-            else:
-                if not alone:
-                    conn.execute("RELEASE write_fn")
-                outcomes.append((True, result))
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    return outcomes

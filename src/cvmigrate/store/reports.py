@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from cvmigrate.runs.status import Status
+from cvmigrate.store import events
+from cvmigrate.store import runs as runs_store
 from cvmigrate.store.timeutil import to_us
 
 __all__ = [
@@ -19,7 +21,9 @@ __all__ = [
     "get_verified",
     "insert_verified_if_absent",
     "put_reported_runs",
+    "put_reported_runs_many",
     "reported_projects",
+    "save_verified_run",
     "upsert_finished",
 ]
 
@@ -41,6 +45,34 @@ def insert_verified_if_absent(
         (run_id, payload_pb, to_us(now)),
     )
     return cursor.rowcount == 1
+
+
+def save_verified_run(
+    conn: sqlite3.Connection,
+    run_id: str,
+    attempt_key: str,
+    only_project: str | None,
+    payload_pb: bytes,
+    now: datetime,
+    event_kind: str,
+    event_payload: dict[str, int],
+    trace_context: str,
+) -> runs_store.RunRef | None:
+    """ReportVerifiedRun's write: find the Run (spec §3.6) and, unless the caller may act
+    only on `only_project` (None: any) and the Run is of another, store the report with
+    its `event_kind` event if none is stored (first write wins: a retry after a lost
+    answer must not change what CV is already acting on, spec §4.3 history, 15a9f2a6f9).
+    Returns the Run found, or None; the caller answers NOT_FOUND or PERMISSION_DENIED
+    from it. The lookup is part of the transaction, so nothing changes the Run between
+    the checks and the save."""
+    found = runs_store.locate_run_ref(conn, run_id, attempt_key)
+    if found is None or only_project not in (None, found.project):
+        return found
+    if insert_verified_if_absent(conn, found.id, payload_pb, now):
+        events.enqueue_event(
+            conn, found.id, event_kind, now, payload=event_payload, trace_context=trace_context
+        )
+    return found
 
 
 def upsert_finished(
@@ -103,6 +135,16 @@ def put_reported_runs(
         " update_time = excluded.update_time",
         (project, json.dumps(sorted(set(attempt_keys))), payload_pb, to_us(now)),
     )
+
+
+def put_reported_runs_many(
+    conn: sqlite3.Connection,
+    reports: Sequence[tuple[str, Sequence[str], bytes]],
+    now: datetime,
+) -> None:
+    """`put_reported_runs` for each (project, attempt keys, payload)."""
+    for project, attempt_keys, payload_pb in reports:
+        put_reported_runs(conn, project, attempt_keys, payload_pb, now)
 
 
 def get_reported_attempt_keys(
