@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest_helpers import ctx_for, expect_error
 from support import as_upb, change_info, create_run
 
 from cvmigrate.migration.report_runs import report_runs as handler
 from cvmigrate.proto import bigquery as bigquery_pb
 from cvmigrate.proto import migration as migration_pb
+from cvmigrate.rpc.codec import DecodeError
 from cvmigrate.rpc.codes import Code
 from cvmigrate.runs.divergence import divergence
 from cvmigrate.runs.status import Status
@@ -77,20 +79,25 @@ def _stored_payload(conn, project: str) -> bytes:
 
 async def test_report_runs_keeps_a_binary_request_as_it_came(db, deps):
     request = migration_pb.ReportRunsRequest(runs=[_run("k1"), _run("k2")])
-    # As received: the same runs plus a field this version does not know (number 99).
+    # As received (a binary request reaches the handler as bytes): the same runs plus a
+    # field this version does not know (number 99).
     as_received = bytes(request) + b"\x98\x06\x01"
-    ctx = ctx_for()
-    ctx.request_message = as_received
-    await report_runs(request, ctx, deps)
+    await report_runs(as_received, ctx_for(), deps)
     assert await db.read(lambda c: _stored_payload(c, "chromium")) == as_received
+    keys, _ = await db.read(lambda c: reports.get_reported_attempt_keys(c, "chromium"))
+    assert keys == ["k1", "k2"]
+
+
+async def test_report_runs_of_binary_garbage_is_a_decode_error_and_saves_nothing(db, deps):
+    with pytest.raises(DecodeError, match="truncated varint"):
+        await report_runs(b"\x0a\xff", ctx_for(), deps)
+    assert await db.read(reports.reported_projects) == []
 
 
 async def test_report_runs_of_several_projects_stores_each_projects_runs(db, make_deps):
     deps = make_deps(cross_project=True)
     request = migration_pb.ReportRunsRequest(runs=[_run("k1"), _run("k2", project="v8")])
-    ctx = ctx_for()
-    ctx.request_message = bytes(request)
-    await report_runs(request, ctx, deps)
+    await report_runs(bytes(request), ctx_for(), deps)
     for project, key in (("chromium", "k1"), ("v8", "k2")):
         payload = await db.read(lambda c, project=project: _stored_payload(c, project))
         stored = migration_pb.ReportRunsRequest.parse(payload)

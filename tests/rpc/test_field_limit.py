@@ -153,21 +153,59 @@ def test_report_runs_under_the_limit_is_accepted(app_url: str) -> None:
     assert response.headers["x-prpc-grpc-code"] == "0", response.text
 
 
-def test_large_messages_are_decoded_off_the_event_loop(
-    app_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # ReportRuns is parsed by upb (rpc/methods.py request_upb): inline up to 64 KiB.
+def _spy_threads(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
+    """Record the thread of each call of `cvmigrate.rpc.server.<name>`."""
     threads: list[str] = []
-    real = cvmigrate.rpc.server.decode_binary_upb
+    real = getattr(cvmigrate.rpc.server, name)
 
     def spy(*args: object, **kwargs: object) -> object:
         threads.append(threading.current_thread().name)
-        return real(*args, **kwargs)  # type: ignore[arg-type]
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(cvmigrate.rpc.server, "decode_binary_upb", spy)
+    monkeypatch.setattr(cvmigrate.rpc.server, name, spy)
+    return threads
+
+
+def _verified_binary(changes: int) -> bytes:
+    attempt = bigquery_pb.Attempt(
+        key=TEMPLATE_KEY,
+        gerrit_changes=[bigquery_pb.GerritChange(host="h", change=n) for n in range(changes)],
+    )
+    return bytes(
+        migration_pb.ReportVerifiedRunRequest(run=migration_pb.ReportedRun(attempt=attempt))
+    )
+
+
+def test_large_messages_are_decoded_off_the_event_loop(
+    app_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ReportVerifiedRun is parsed by upb (rpc/methods.py request_upb): inline up to 64 KiB.
+    threads = _spy_threads(monkeypatch, "decode_binary_upb")
+    for changes in (1, 16000):  # ~30 bytes and ~130 KB
+        body = _verified_binary(changes)
+        response = httpx.post(
+            f"{app_url}/prpc/migration.Migration/ReportVerifiedRun",
+            content=body,
+            headers={"Content-Type": "application/prpc; encoding=binary"},
+            timeout=60,
+        )
+        assert response.headers["x-prpc-grpc-code"] == str(int(Code.NOT_FOUND)), response.text
+    small, large = threads
+    assert small.startswith("hypercorn:")  # the server's event loop thread
+    assert not large.startswith("hypercorn:")
+
+
+def test_a_large_binary_report_is_counted_off_the_event_loop_and_decoded_elsewhere(
+    app_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A binary ReportRuns is decoded in the database writer process (MethodInfo
+    # binary_to_handler); the event loop only counts its fields, on a thread when large.
+    decoded = _spy_threads(monkeypatch, "decode_binary_upb")
+    counted = _spy_threads(monkeypatch, "check_field_limit")
     for runs in (1, 4000):  # ~32 bytes and ~128 KB
         response = _post(app_url, "prpc", _runs_binary(runs), json_body=False)
         assert response.headers["x-prpc-grpc-code"] == "0", response.text
-    small, large = threads
-    assert small.startswith("hypercorn:")  # the server's event loop thread
+    assert decoded == []
+    small, large = counted
+    assert small.startswith("hypercorn:")
     assert not large.startswith("hypercorn:")

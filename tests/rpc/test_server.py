@@ -17,6 +17,8 @@ from rpc_test_service import SECRET_DETAIL, STORED_ACTIVE_RUNS, build_test_servi
 
 from cvmigrate.migration import build_service
 from cvmigrate.proto import migration as migration_pb
+from cvmigrate.proto.google import protobuf as protobuf_pb
+from cvmigrate.rpc.codec import DecodeError
 from cvmigrate.rpc.codes import Code, code_from_connect, code_from_twirp
 from cvmigrate.rpc.context import CallContext
 from cvmigrate.rpc.server import RpcServer
@@ -185,19 +187,15 @@ BINARY_TYPES = {
 
 
 async def _echo_encodings(request: Any, ctx: CallContext) -> Any:
-    raw = "none" if ctx.request_message is None else ctx.request_message.hex()
-    return migration_pb.FetchRunStatusResponse(event=str(ctx.response_encoding), extra=raw)
+    return migration_pb.FetchRunStatusResponse(event=str(ctx.response_encoding))
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_context_tells_the_answer_encoding_and_the_binary_request(
-    serve_app: Callable[..., str], protocol: str
-) -> None:
+def test_context_tells_the_answer_encoding(serve_app: Callable[..., str], protocol: str) -> None:
     url = serve_app(RpcServer(build_service({"FetchRunStatus": _echo_encodings})))
     code, body = call(url, protocol, {"attemptKey": "k"})
     assert code is Code.OK
     assert body["event"] == ("twirp_json" if protocol == "twirp" else "json")
-    assert body["extra"] == "none"  # a JSON request has no binary message to keep
 
     request = bytes(migration_pb.FetchRunStatusRequest(attempt_key="k"))
     headers = {"content-type": BINARY_TYPES[protocol], "accept": BINARY_TYPES[protocol]}
@@ -208,7 +206,7 @@ def test_context_tells_the_answer_encoding_and_the_binary_request(
     )
     assert response.status_code == 200, response.text
     answer = migration_pb.FetchRunStatusResponse.parse(response.content)
-    assert (answer.event, answer.extra) == ("pb", request.hex())
+    assert answer.event == "pb"
 
 
 def test_request_headers_read_once_agree_with_starlette():
@@ -278,3 +276,58 @@ def test_routes_are_kept_only_for_our_methods():
     assert known[1].method is not None
     assert server._dispatch("/prpc/migration.Migration/FetchRunStatus") is known
     assert len(server._routes) == 1
+
+
+def _post_binary(url: str, protocol: str, method: str, body: bytes) -> httpx.Response:
+    headers = {"content-type": BINARY_TYPES[protocol], "accept": BINARY_TYPES[protocol]}
+    if protocol == "connect":
+        headers["connect-protocol-version"] = "1"
+    return httpx.post(url + PATHS[protocol] + method, content=body, headers=headers, timeout=20)
+
+
+def _error_code(protocol: str, response: httpx.Response) -> Code | str | None:
+    """The gRPC code of an answer (Twirp's `malformed`, which has none, as is)."""
+    if protocol == "prpc":
+        return Code(int(response.headers["x-prpc-grpc-code"]))
+    if response.status_code == 200:
+        return Code.OK
+    code = response.json()["code"]
+    if protocol == "twirp":
+        return code_from_twirp(code) or code
+    return code_from_connect(code)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_method_that_decodes_binary_itself_gets_the_bytes_and_its_decode_errors_count(
+    serve_app: Callable[..., str], protocol: str
+) -> None:
+    # ReportRuns (MethodInfo.binary_to_handler): a binary request reaches the handler as
+    # bytes, a JSON one decoded; a DecodeError from the handler is answered as the
+    # server answers a request it could not decode.
+    received: list[Any] = []
+
+    async def takes_binary(request: Any, ctx: CallContext) -> Any:
+        received.append(request)
+        if request == b"\xff":
+            raise DecodeError("invalid ReportRunsRequest: found by the handler")
+        return protobuf_pb.Empty()
+
+    url = serve_app(RpcServer(build_service({"ReportRuns": takes_binary})))
+    assert call(url, protocol, {"runs": [{"id": "p/1"}]}, method="ReportRuns")[0] is Code.OK
+    assert not isinstance(received[-1], bytes)
+    assert received[-1].runs[0].id == "p/1"
+
+    body = bytes(migration_pb.ReportRunsRequest(runs=[migration_pb.ReportedRun(id="p/2")]))
+    response = _post_binary(url, protocol, "ReportRuns", body)
+    assert _error_code(protocol, response) is Code.OK, response.text
+    assert received[-1] == body
+
+    by_handler = _post_binary(url, protocol, "ReportRuns", b"\xff")
+    by_server = _post_binary(url, protocol, "FetchRunStatus", b"\xff")
+    assert received[-1] == b"\xff"
+    expected = "malformed" if protocol == "twirp" else Code.INVALID_ARGUMENT
+    assert _error_code(protocol, by_handler) == expected
+    assert (by_handler.status_code, _error_code(protocol, by_handler)) == (
+        by_server.status_code,
+        _error_code(protocol, by_server),
+    )

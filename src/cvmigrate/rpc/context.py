@@ -38,9 +38,6 @@ class CallContext:
     """How the answer will be encoded, known before the handler runs: `pb` (binary),
     `json` (proto3 JSON) or `twirp_json`; None when unknown. A handler answering from
     stored encodings (FetchActiveRuns) reads only this one from the store."""
-    request_message: bytes | None = None
-    """The request message as it arrived, when it arrived in binary: a handler that stores
-    the request can keep these bytes instead of re-encoding the decoded message."""
 
     @property
     def timeout_remaining(self) -> float | None:

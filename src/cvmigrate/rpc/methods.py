@@ -43,6 +43,11 @@ class MethodInfo:
     CQDaemon makes on every loop, whose betterproto2 parsing dominated the CPU (issue 8)."""
     no_side_effects: bool = False
     """True for `idempotency_level = NO_SIDE_EFFECTS` (Connect GET allowed)."""
+    binary_to_handler: bool = False
+    """When set, a binary request reaches the handler as its bytes, checked only against
+    the field limit: the handler has it decoded elsewhere (ReportRuns: in the database
+    writer process, off the event loop) and raises DecodeError if it is invalid, answered
+    as if the server had found it. JSON requests are decoded as for any method."""
 
     @property
     def path(self) -> str:
@@ -69,6 +74,7 @@ def _method(
     *,
     no_side_effects: bool = False,
     upb: type[Any] | None = None,
+    binary_to_handler: bool = False,
 ) -> MethodInfo:
     return MethodInfo(
         name=name,
@@ -77,6 +83,7 @@ def _method(
         response_type=response,
         no_side_effects=no_side_effects,
         request_upb=upb,
+        binary_to_handler=binary_to_handler,
     )
 
 
@@ -89,6 +96,7 @@ MIGRATION_METHODS: Mapping[str, MethodInfo] = {
             migration_pb.ReportRunsRequest,
             protobuf_pb.Empty,
             upb=migration_pb2.ReportRunsRequest,
+            binary_to_handler=True,
         ),
         _method("ReportFinishedRun", migration_pb.ReportFinishedRunRequest, protobuf_pb.Empty),
         _method(

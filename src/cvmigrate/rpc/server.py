@@ -18,6 +18,7 @@ once (not queued), so overload sheds load instead of growing memory and latency.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import TYPE_CHECKING, Any, Final
@@ -37,7 +38,7 @@ from cvmigrate.rpc.errors import RpcError
 from cvmigrate.rpc.protocol import Call, Format, Route
 from cvmigrate.rpc.prpc import PrpcAdapter
 from cvmigrate.rpc.twirp import TwirpAdapter
-from cvmigrate.rpc.upb_codec import decode_binary_upb, decode_json_upb
+from cvmigrate.rpc.upb_codec import check_field_limit, decode_binary_upb, decode_json_upb
 
 if TYPE_CHECKING:
     from starlette.types import Message, Receive, Scope, Send
@@ -292,22 +293,37 @@ class RpcServer:
         if self._authenticate is not None:
             ctx.identity, ctx.peer_identity = await self._authenticate(request.headers, ctx.peer)
         method = call.method
+        binary = call.request_format is Format.BINARY
         try:
             message = await self._read_message(call, request)
             inline = _DECODE_INLINE_BYTES
-            if method.request_upb is not None and call.request_format is Format.BINARY:
+            if method.request_upb is not None and binary:
                 inline = _DECODE_INLINE_BYTES_UPB
-            if len(message) > inline:
+            if binary and method.binary_to_handler:
+                decoded: Any = message  # decoded by the handler's choice (MethodInfo)
+                check = functools.partial(
+                    check_field_limit, method.request_type, message, self._max_request_fields
+                )
+                if len(message) > inline:
+                    await asyncio.to_thread(check)
+                else:
+                    check()
+            elif len(message) > inline:
                 decoded = await asyncio.to_thread(self._decode, call, message)
             else:
                 decoded = self._decode(call, message)
-            if call.request_format is Format.BINARY:
-                ctx.request_message = message
         except BodyTooLarge:
             raise adapter.body_too_large(self._max_body_bytes) from None
         except DecodeError as error:  # the message, or its gzip wrapping
             raise adapter.decode_error(call, error) from error
-        result = await self._service.handlers[method.name](decoded, ctx)
+        handler = self._service.handlers[method.name]
+        if binary and method.binary_to_handler:
+            try:
+                result = await handler(decoded, ctx)
+            except DecodeError as error:
+                raise adapter.decode_error(call, error) from error
+        else:
+            result = await handler(decoded, ctx)
         if result is None:
             log.error("%s %s: handler returned None", adapter.name, method.path)
             raise RpcError(Code.INTERNAL, "internal error")

@@ -39,7 +39,7 @@ from google.protobuf.message import Message
 from cvmigrate.rpc.codec import decode_json
 from cvmigrate.rpc.wire_check import DecodeError, check_wire
 
-__all__ = ["decode_binary_upb", "decode_json_upb"]
+__all__ = ["check_field_limit", "decode_binary_upb", "decode_json_upb"]
 
 U = TypeVar("U", bound=Message)
 
@@ -69,8 +69,7 @@ def decode_binary_upb(
     `decode_binary(schema, ...)`: DecodeError if invalid, TooManyFields past `max_fields`."""
     if type(data) is not bytes:
         data = bytes(data)
-    if max_fields is not None and len(data) > max_fields:
-        check_wire(schema, data, max_fields=max_fields)
+    check_field_limit(schema, data, max_fields)
     try:
         message = cls.FromString(data)
     except UpbDecodeError as exc:
@@ -86,6 +85,16 @@ def decode_binary_upb(
     if _may_hold_long_varint(data):
         _check_timestamps(message, schema.__name__)
     return message
+
+
+def check_field_limit(
+    schema: type[betterproto2.Message], data: bytes, max_fields: int | None
+) -> None:
+    """TooManyFields if binary `data` holds more than `max_fields` fields (counted only
+    when it is longer than that: a field takes at least a byte); other faults are left
+    to the decoding."""
+    if max_fields is not None and len(data) > max_fields:
+        check_wire(schema, data, max_fields=max_fields)
 
 
 def decode_json_upb(

@@ -212,13 +212,14 @@ def _commit(conn: sqlite3.Connection, batch: list[_Write]) -> list[tuple[bool, A
 
 
 def _portable(exc: BaseException) -> BaseException:
-    """`exc` if it comes out of pickling as the same type, else a StoreError that names it
-    (an exception whose constructor takes other arguments than its `args` does not)."""
+    """`exc` if it comes out of pickling as the same type and message, else a StoreError
+    that names it (an exception whose constructor takes other arguments than its `args`
+    does not)."""
     try:
         copy = pickle.loads(pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL))
     except Exception:
         copy = None
-    if type(copy) is type(exc):
+    if type(copy) is type(exc) and str(copy) == str(exc):
         return exc
     return StoreError(f"database write failed: {type(exc).__name__}: {exc}")
 
