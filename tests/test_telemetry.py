@@ -105,7 +105,7 @@ def test_rpc_span_tree_and_context_stored_with_the_event(capture, app_url):
     ]
     operations = {(s.name, s.attributes["db.operation.name"]) for s in children}
     # The Run is looked up inside the write's transaction: one store span.
-    assert operations == {("store.write", "reports.save_verified_run")}
+    assert operations == {("store.write", "report_verified_run_save.save_verified")}
     assert all(s.attributes["db.system"] == "sqlite" for s in children)
 
     conn = sqlite3.connect(db_path)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest_helpers import ctx_for, expect_error
 from support import as_upb, change_info, create_run
 
 from cvmigrate.migration.report_verified_run import report_verified_run as handler
 from cvmigrate.proto import bigquery as bigquery_pb
 from cvmigrate.proto import migration as migration_pb
+from cvmigrate.rpc.codec import DecodeError
 from cvmigrate.rpc.codes import Code
 from cvmigrate.store import events, reports
 
@@ -103,3 +105,13 @@ async def test_report_verified_run_denies_outsiders_before_validation(db, deps):
     await expect_error(
         Code.PERMISSION_DENIED, report_verified_run(_request(), ctx_for("user:x@y.z"), deps)
     )
+
+
+async def test_binary_reports_are_decoded_by_the_writer_and_garbage_saves_nothing(db, deps):
+    # A binary request reaches the handler as bytes (MethodInfo.binary_to_handler).
+    run = await db.write(create_run, changes=[change_info(1)])
+    with pytest.raises(DecodeError):
+        await handler(b"\x0a\xff", ctx_for(), deps)
+    assert await db.read(lambda c: reports.get_verified(c, run.id)) is None
+    await handler(bytes(_request(run_id=run.id)), ctx_for(), deps)
+    assert await db.read(lambda c: reports.get_verified(c, run.id)) is not None

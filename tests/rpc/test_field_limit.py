@@ -166,25 +166,16 @@ def _spy_threads(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
     return threads
 
 
-def _verified_binary(changes: int) -> bytes:
-    attempt = bigquery_pb.Attempt(
-        key=TEMPLATE_KEY,
-        gerrit_changes=[bigquery_pb.GerritChange(host="h", change=n) for n in range(changes)],
-    )
-    return bytes(
-        migration_pb.ReportVerifiedRunRequest(run=migration_pb.ReportedRun(attempt=attempt))
-    )
-
-
 def test_large_messages_are_decoded_off_the_event_loop(
     app_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # ReportVerifiedRun is parsed by upb (rpc/methods.py request_upb): inline up to 64 KiB.
+    # FetchRunStatus is parsed by upb (rpc/methods.py request_upb): inline up to 64 KiB.
     threads = _spy_threads(monkeypatch, "decode_binary_upb")
-    for changes in (1, 16000):  # ~30 bytes and ~130 KB
-        body = _verified_binary(changes)
+    for size in (1, 100_000):
+        request = migration_pb.FetchRunStatusRequest(attempt_key="k" * size, luci_project="p")
+        body = bytes(request)
         response = httpx.post(
-            f"{app_url}/prpc/migration.Migration/ReportVerifiedRun",
+            f"{app_url}/prpc/migration.Migration/FetchRunStatus",
             content=body,
             headers={"Content-Type": "application/prpc; encoding=binary"},
             timeout=60,

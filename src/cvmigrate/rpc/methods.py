@@ -45,9 +45,10 @@ class MethodInfo:
     """True for `idempotency_level = NO_SIDE_EFFECTS` (Connect GET allowed)."""
     binary_to_handler: bool = False
     """When set, a binary request reaches the handler as its bytes, checked only against
-    the field limit: the handler has it decoded elsewhere (ReportRuns: in the database
-    writer process, off the event loop) and raises DecodeError if it is invalid, answered
-    as if the server had found it. JSON requests are decoded as for any method."""
+    the field limit: the handler has it decoded elsewhere (ReportRuns, ReportVerifiedRun:
+    in the database writer process, off the event loop) and raises DecodeError if it is
+    invalid, answered as if the server had found it. JSON requests are decoded as for any
+    method."""
 
     @property
     def path(self) -> str:
@@ -104,6 +105,7 @@ MIGRATION_METHODS: Mapping[str, MethodInfo] = {
             migration_pb.ReportVerifiedRunRequest,
             protobuf_pb.Empty,
             upb=migration_pb2.ReportVerifiedRunRequest,
+            binary_to_handler=True,
         ),
         _method(
             "FetchRunStatus",
