@@ -51,9 +51,9 @@ _BUSY_CODES: Final = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 _WRITER_MAIN: Final = "from cvmigrate.store.writer import main; main()"
 """The writer process's program (not `-m`: its classes must not belong to `__main__`)."""
 _STOP_TIMEOUT_S: Final = 60.0
+"""How long `close` waits for the writer process to finish its writes before killing it."""
 _WRITE_HEADER: Final = struct.Struct("<IQ")
 """A write's frame header: the frame's length (after these 4 bytes), then the write's ID."""
-"""How long `close` waits for the writer process to finish its writes before killing it."""
 
 
 async def _connect(path: str) -> aiosqlite.Connection:

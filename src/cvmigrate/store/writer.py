@@ -294,7 +294,10 @@ def _serve(conn: sqlite3.Connection, sock: socket.socket) -> None:
                     (write_id, ok, value)
                     for write_id, (ok, value) in zip(ids, results, strict=True)
                 ]
-        sock.sendall(pack_frame(_reply(batch_error, outcomes)))
+        try:
+            sock.sendall(pack_frame(_reply(batch_error, outcomes)))
+        except (BrokenPipeError, ConnectionResetError):
+            return  # the service is gone; what was committed stands
 
 
 def main(argv: list[str] | None = None) -> None:
