@@ -155,7 +155,7 @@ class _Pass:
         not_before = now + timedelta(seconds=backoff_delay(attempts, self.settings, self.rng))
 
         await self.db.write(
-            _settle_rows,
+            outbox.settle,
             list(sent),
             [(row, error[:_MAX_ERROR_CHARS]) for row, error in dead],
             [row.id for row in retry],
@@ -337,20 +337,3 @@ def start_exporter(
     )
     log.info("BigQuery export to %s.%s.%s", settings.project, settings.dataset, settings.table)
     return BackgroundExporter(task)
-
-
-def _settle_rows(
-    conn: Any,
-    sent: Sequence[OutboxRow],
-    dead: Sequence[tuple[OutboxRow, str]],
-    retry_ids: Sequence[int],
-    retry_error: str,
-    now: datetime,
-    not_before: datetime,
-) -> None:
-    """(The writer process) record one insert's outcome for its rows."""
-    outbox.mark_sent(conn, sent, now)
-    for row, error in dead:
-        outbox.mark_dead(conn, row, error)
-    if retry_ids:
-        outbox.mark_retry(conn, retry_ids, retry_error, not_before)

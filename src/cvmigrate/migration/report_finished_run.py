@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
-from datetime import datetime
 
-from cvmigrate.export.rows import enqueue_finished_attempt_row
 from cvmigrate.migration._common import store_errors
 from cvmigrate.migration.deps import Deps
-from cvmigrate.proto import bigquery as bigquery_pb
+from cvmigrate.migration.report_finished_run_save import save_finished
 from cvmigrate.proto import migration as migration_pb
 from cvmigrate.proto.google import protobuf as protobuf_pb
 from cvmigrate.rpc.codes import Code
 from cvmigrate.rpc.context import CallContext
 from cvmigrate.rpc.errors import RpcError
 from cvmigrate.runs.event_kinds import CQD_FINISHED
-from cvmigrate.store import events, reports
 from cvmigrate.store import runs as runs_store
 from cvmigrate.telemetry import current_trace_context
 
@@ -57,32 +53,8 @@ async def report_finished_run(
     # CV's handler dropped save errors and answered OK (bug, spec §4.2); we answer UNAVAILABLE.
     with store_errors("saving the finished run"):
         again = await deps.db.write(
-            _save, attempt, run.id, found.id if found else None, payload, now, trace_context
+            save_finished, attempt, run.id, found.id if found else None, payload, now, trace_context
         )
     if again:
         log.warning("ReportFinishedRun: attempt %s reported again; overwriting", attempt.key)
     return protobuf_pb.Empty()
-
-
-def _save(
-    conn: sqlite3.Connection,
-    attempt: bigquery_pb.Attempt,
-    run_id: str,
-    found_id: str | None,
-    payload: bytes,
-    now: datetime,
-    trace_context: str,
-) -> bool:
-    """(The writer process) save the report (last one wins) and queue what follows from it;
-    True if it replaced an earlier report of the attempt."""
-    again = reports.upsert_finished(conn, attempt.key, run_id, payload, now)
-    if found_id is None:
-        # No CV Run: CQDaemon's report is the attempt's only record (issue: one BigQuery
-        # row per ended attempt, keyed attempt-<key>).
-        enqueue_finished_attempt_row(conn, attempt, now, trace_context=trace_context)
-        return again
-    # Re-read in this transaction: the Run may have ended since the lookup.
-    current = runs_store.get_run(conn, found_id)
-    if current is not None and not current.is_ended:
-        events.enqueue_event(conn, current.id, CQD_FINISHED, now, trace_context=trace_context)
-    return again

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Final, Protocol
@@ -263,7 +262,7 @@ class ProjectPoller:
         if not missing:
             return
         now = self._clock()
-        self._clids.update(await self._db.write(_assign_clids, missing, now))
+        self._clids.update(await self._db.write(cls_store.get_or_create_clids, missing, now))
 
     async def _commit(
         self,
@@ -338,8 +337,3 @@ class ProjectPoller:
             report.fetched,
             len(report.query_failures) + len(report.fetch_failures),
         )
-
-
-def _assign_clids(conn: sqlite3.Connection, keys: Sequence[Key], now: datetime) -> dict[Key, int]:
-    """(The writer process) the CLID of each (host, change), created if new."""
-    return {key: cls_store.get_or_create_clid(conn, key[0], key[1], now) for key in keys}

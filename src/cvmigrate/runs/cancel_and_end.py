@@ -18,47 +18,20 @@ import sqlite3
 from datetime import datetime
 
 from cvmigrate.proto import migration as migration_pb
-from cvmigrate.runs import event_kinds
 from cvmigrate.runs.cancel_triggers import CancelOutcome, CancelRequest, cancel_cl_triggers
-from cvmigrate.runs.end import RunAlreadyEnded, end_run
+from cvmigrate.runs.commits import end_and_consume, queue_cancel_and_end
 from cvmigrate.runs.handler_context import Committed, Done, HandlerContext, Outcome
 from cvmigrate.runs.mode import Mode
 from cvmigrate.runs.model import Run
 from cvmigrate.runs.run_cls import change_ids, decode_run_cls
 from cvmigrate.runs.status import Status
-from cvmigrate.runs.submit_queue import wake_next_waiter
 from cvmigrate.store import cls as cls_store
-from cvmigrate.store import events
 from cvmigrate.store import runs as runs_store
 from cvmigrate.store.events import RunEvent
 
 __all__ = ["handle_cancel_and_end", "queue_cancel_and_end"]
 
 log = logging.getLogger(__name__)
-
-
-def queue_cancel_and_end(
-    conn: sqlite3.Connection,
-    run_id: str,
-    messages: dict[int, str],
-    status: Status,
-    end_message: str,
-    cause: RunEvent,
-    now: datetime,
-) -> None:
-    """Queue the `cancel_triggers` event for the Run (payload in event_kinds.py)."""
-    events.enqueue_event(
-        conn,
-        run_id,
-        event_kinds.CANCEL_TRIGGERS,
-        now,
-        payload={
-            "messages": {str(cl_id): text for cl_id, text in messages.items()},
-            "status": int(status),
-            "end_message": end_message,
-        },
-        trace_context=cause.trace_context,
-    )
 
 
 def _latest_updated(record: cls_store.CLRecord | None) -> datetime | None:
@@ -110,27 +83,5 @@ async def handle_cancel_and_end(ctx: HandlerContext, run: Run, event: RunEvent) 
     if problems:
         log.warning("Run %s: triggers not cancelled on %s", run.id, ", ".join(problems))
     now = ctx.clock()
-    await ctx.db.write(_end_and_consume, run, status, event, now, "; ".join(problems))
+    await ctx.db.write(end_and_consume, run, status, event, now, "; ".join(problems))
     return Committed()
-
-
-def _end_and_consume(
-    conn: sqlite3.Connection, run: Run, status: Status, event: RunEvent, now: datetime, note: str
-) -> None:
-    """(The writer process) end the Run unless it has ended, wake the next Run waiting for
-    the submit slot it held, and consume the event."""
-    try:
-        ended = end_run(
-            conn,
-            run,
-            status,
-            now,
-            end_message=event.payload.get("end_message", ""),
-            trace_context=event.trace_context,
-        )
-    except RunAlreadyEnded:
-        pass
-    else:
-        if run.status is Status.SUBMITTING:
-            wake_next_waiter(conn, ended.project, now)
-    events.mark_event_done(conn, event.id, now, note)

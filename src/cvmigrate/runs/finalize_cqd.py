@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
 
 from cvmigrate.proto import bigquery as bigquery_pb
 from cvmigrate.proto import migration as migration_pb
-from cvmigrate.runs.end import end_run
+from cvmigrate.runs.commits import finalize_cqd_run
 from cvmigrate.runs.handler_context import Committed, Done, HandlerContext, Outcome, RetryLater
 from cvmigrate.runs.model import Run, Submission
 from cvmigrate.runs.run_cls import decode_run_cls
 from cvmigrate.runs.status import Status
-from cvmigrate.store import events, reports
+from cvmigrate.store import reports
 from cvmigrate.store import runs as runs_store
 from cvmigrate.store.events import RunEvent
 
@@ -104,35 +103,6 @@ async def handle_cqd_finished(ctx: HandlerContext, run: Run, event: RunEvent) ->
     now = ctx.clock()
 
     end_time = attempt.end_time or now
-    if not await ctx.db.write(_finalize, run.id, status, submission, end_time, event, now):
+    if not await ctx.db.write(finalize_cqd_run, run.id, status, submission, end_time, event, now):
         raise RetryLater("the Run left RUNNING while finalizing")
     return Committed()
-
-
-def _finalize(
-    conn: sqlite3.Connection,
-    run_id: str,
-    status: Status,
-    submission: Submission | None,
-    end_time: datetime,
-    event: RunEvent,
-    now: datetime,
-) -> bool:
-    """(The writer process) end the still RUNNING Run as CQDaemon decided and consume the
-    event; False (nothing written) if it left RUNNING without ending meanwhile."""
-    current = runs_store.get_run(conn, run_id)
-    if current is not None and current.status is Status.RUNNING:
-        end_run(
-            conn,
-            current,
-            status,
-            now,
-            end_time=end_time,
-            submission=submission,
-            finalized_by_cqd=True,
-            trace_context=event.trace_context,
-        )
-    elif current is not None and not current.is_ended:
-        return False
-    events.mark_event_done(conn, event.id, now)
-    return True

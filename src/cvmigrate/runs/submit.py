@@ -26,18 +26,23 @@ deadline → `Submission.failed_cls` and a `cancel_triggers` event with CV's mes
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import sqlite3
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Final
 
 from cvmigrate.gerrit.errors import GerritError
 from cvmigrate.proto import gerrit
-from cvmigrate.runs import event_kinds
-from cvmigrate.runs.cancel_and_end import queue_cancel_and_end
-from cvmigrate.runs.end import RunAlreadyEnded, end_run
+from cvmigrate.runs.commits import (
+    SUBMISSION_DURATION,
+    acquire_slot,
+    end_submitted,
+    fail_submission,
+    slot_wait,
+    update_submission,
+    with_attempted,
+    with_submitted,
+)
 from cvmigrate.runs.gerrit_api import retry_later
 from cvmigrate.runs.handler_context import (
     Committed,
@@ -58,24 +63,14 @@ from cvmigrate.runs.submit_messages import (
     submission_failure_messages,
 )
 from cvmigrate.runs.submit_order import OrderedCL, submission_order
-from cvmigrate.runs.submit_queue import (
-    SubmitOptions,
-    may_acquire,
-    next_submission_eta,
-    wake_next_waiter,
-)
 from cvmigrate.runs.tree import TreeStatusError
-from cvmigrate.store import events
 from cvmigrate.store import runs as runs_store
-from cvmigrate.store import submit_queue as queue_store
 from cvmigrate.store.events import RunEvent
 
 __all__ = ["SUBMISSION_DURATION", "handle_submit"]
 
 log = logging.getLogger(__name__)
 
-SUBMISSION_DURATION: Final = timedelta(minutes=20)
-WAITLIST_RECHECK: Final = timedelta(seconds=10)
 TREE_RECHECK: Final = timedelta(minutes=1)
 
 
@@ -93,13 +88,13 @@ class _Submitter:
         """Persist `change(submission, cl_id)` (a module-level function), if the Run is
         still SUBMITTING."""
         now = self.ctx.clock()
-        updated = await self.ctx.db.write(_update_submission, self.run.id, change, cl_id, now)
+        updated = await self.ctx.db.write(update_submission, self.run.id, change, cl_id, now)
         if updated is None:
             raise RetryLater("the Run stopped SUBMITTING while submitting")
         self.submission = updated
 
     async def _mark_submitted(self, cl_id: int) -> None:
-        await self._update(_with_submitted, cl_id)
+        await self._update(with_submitted, cl_id)
 
     async def _is_merged(self, cl: RunCL) -> bool:
         info = await self.ctx.gerrit.get_change(cl.host, cl.number, project=cl.info.project)
@@ -126,7 +121,7 @@ class _Submitter:
                     await self._mark_submitted(cl_id)
                     continue
             else:
-                await self._update(_with_attempted, cl_id)
+                await self._update(with_attempted, cl_id)
             try:
                 await self.ctx.gerrit.submit_revision(
                     cl.host,
@@ -151,7 +146,7 @@ class _Submitter:
         keep_since = now - timedelta(seconds=max(options.burst_delay_s, 0.0))
 
         await self.ctx.db.write(
-            _end_submitted, self.run, self.submission, self.event, keep_since, now
+            end_submitted, self.run, self.submission, self.event, keep_since, now
         )
         return Committed()
 
@@ -166,7 +161,7 @@ class _Submitter:
         failed_cls = (failed.cl_id,) if failed is not None else ()
 
         await self.ctx.db.write(
-            _fail_submission, self.run.id, failed_cls, messages, end_message, self.event, now
+            fail_submission, self.run.id, failed_cls, messages, end_message, self.event, now
         )
         return Committed()
 
@@ -177,7 +172,7 @@ async def _try_acquire(ctx: HandlerContext, run: Run) -> Run | Outcome:
     options = ctx.submit_options(run.project, run.config_group)
     since = now - timedelta(seconds=max(options.burst_delay_s, 0.0))
 
-    wait_until = await ctx.db.read(lambda conn: _slot_wait(conn, run, options, since, now))
+    wait_until = await ctx.db.read(lambda conn: slot_wait(conn, run, options, since, now))
     if wait_until is not None:
         return Later(wait_until, "waiting for the submit queue")
     if options.tree_status_url:
@@ -194,7 +189,7 @@ async def _try_acquire(ctx: HandlerContext, run: Run) -> Run | Outcome:
     )
     now = ctx.clock()
 
-    acquired = await ctx.db.write(_acquire, run, options, since, tuple(order), now)
+    acquired = await ctx.db.write(acquire_slot, run, options, since, tuple(order), now)
     if acquired is None:
         return Later(now, "the submit queue changed; look again")
     log.info("Run %s took the submit slot of %s", run.id, run.project)
@@ -214,124 +209,3 @@ async def handle_submit(ctx: HandlerContext, run: Run, event: RunEvent) -> Outco
         raise RetryLater(f"expected WAITING_FOR_SUBMISSION or SUBMITTING, got {run.status.name}")
     stored = await ctx.db.read(lambda conn: runs_store.load_run_cls(conn, run.id))
     return await _Submitter(ctx, run, event, decode_run_cls(stored)).run_pass()
-
-
-# The writes below run in the writer process (Database.write): module-level functions.
-
-
-def _with_attempted(submission: Submission, cl_id: int) -> Submission:
-    return dataclasses.replace(submission, attempted_cls=(*submission.attempted_cls, cl_id))
-
-
-def _with_submitted(submission: Submission, cl_id: int) -> Submission:
-    done = set(submission.submitted_cls) | {cl_id}
-    return dataclasses.replace(
-        submission, submitted_cls=tuple(c for c in submission.cls if c in done)
-    )
-
-
-def _update_submission(
-    conn: sqlite3.Connection,
-    run_id: str,
-    change: Callable[[Submission, int], Submission],
-    cl_id: int,
-    now: datetime,
-) -> Submission | None:
-    """The Run's Submission changed by `change`, saved; None if it is not SUBMITTING."""
-    current = runs_store.get_run(conn, run_id)
-    if current is None or current.status is not Status.SUBMITTING:
-        return None
-    submission = change(current.submission or Submission(), cl_id)
-    runs_store.update_run(
-        conn,
-        dataclasses.replace(current, submission=submission),
-        now,
-        expected_status=Status.SUBMITTING,
-    )
-    return submission
-
-
-def _end_submitted(
-    conn: sqlite3.Connection,
-    run: Run,
-    submission: Submission,
-    event: RunEvent,
-    keep_since: datetime,
-    now: datetime,
-) -> None:
-    """End the Run SUCCEEDED, record the submission for the rate limit, wake the next Run
-    waiting for the slot, and consume the event."""
-    try:
-        ended = end_run(
-            conn,
-            run,
-            Status.SUCCEEDED,
-            now,
-            submission=submission,
-            trace_context=event.trace_context,
-        )
-    except RunAlreadyEnded:
-        pass
-    else:
-        queue_store.record_submission(conn, ended.project, ended.id, now, keep_since=keep_since)
-        wake_next_waiter(conn, ended.project, now)
-    events.mark_event_done(conn, event.id, now)
-
-
-def _fail_submission(
-    conn: sqlite3.Connection,
-    run_id: str,
-    failed_cls: tuple[int, ...],
-    messages: dict[int, str],
-    end_message: str,
-    event: RunEvent,
-    now: datetime,
-) -> None:
-    """Record the failed CLs and queue the trigger cancellation that ends the Run FAILED."""
-    current = runs_store.get_run(conn, run_id)
-    if current is not None and current.status is Status.SUBMITTING:
-        submission = dataclasses.replace(current.submission or Submission(), failed_cls=failed_cls)
-        runs_store.update_run(
-            conn,
-            dataclasses.replace(current, submission=submission),
-            now,
-            expected_status=Status.SUBMITTING,
-        )
-        queue_cancel_and_end(conn, run_id, messages, Status.FAILED, end_message, event, now)
-    events.mark_event_done(conn, event.id, now)
-
-
-def _slot_wait(
-    conn: sqlite3.Connection, run: Run, options: SubmitOptions, since: datetime, now: datetime
-) -> datetime | None:
-    """None if the Run may take the submit slot now, else when to look again."""
-    if not may_acquire(queue_store.submit_queue(conn, run.project, event_kinds.SUBMIT), run.id):
-        return now + WAITLIST_RECHECK
-    eta = next_submission_eta(
-        queue_store.recent_submissions(conn, run.project, since), options, now
-    )
-    return eta if eta > now else None
-
-
-def _acquire(
-    conn: sqlite3.Connection,
-    run: Run,
-    options: SubmitOptions,
-    since: datetime,
-    order: tuple[int, ...],
-    now: datetime,
-) -> Run | None:
-    """Take the submit slot: the Run SUBMITTING with its Submission; None if it is no
-    longer WAITING_FOR_SUBMISSION or may not take the slot now."""
-    current = runs_store.get_run(conn, run.id)
-    if current is None or current.status is not Status.WAITING_FOR_SUBMISSION:
-        return None
-    if _slot_wait(conn, run, options, since, now) is not None:
-        return None
-    submitting = dataclasses.replace(
-        current,
-        status=Status.SUBMITTING,
-        submission=Submission(cls=order, deadline=now + SUBMISSION_DURATION),
-    )
-    runs_store.update_run(conn, submitting, now, expected_status=Status.WAITING_FOR_SUBMISSION)
-    return submitting

@@ -18,15 +18,17 @@ submitted CLs whose owner asked only for a dry run).
 
 from __future__ import annotations
 
-import dataclasses
-import sqlite3
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Final
 
 from cvmigrate.proto import migration as migration_pb
-from cvmigrate.runs import event_kinds
-from cvmigrate.runs.cancel_and_end import queue_cancel_and_end
-from cvmigrate.runs.end import end_run
+from cvmigrate.runs.commits import (
+    CancelAndEnd,
+    Decision,
+    EndWithoutAction,
+    StartSubmission,
+    apply_decision,
+)
 from cvmigrate.runs.handler_context import (
     Committed,
     Done,
@@ -38,8 +40,7 @@ from cvmigrate.runs.handler_context import (
 from cvmigrate.runs.mode import Mode
 from cvmigrate.runs.model import Run
 from cvmigrate.runs.status import Status
-from cvmigrate.store import events, reports
-from cvmigrate.store import runs as runs_store
+from cvmigrate.store import reports
 from cvmigrate.store.events import RunEvent
 
 __all__ = [
@@ -57,30 +58,6 @@ DRY_RUN_PASSED: Final = "Dry run: This CL passed the CQ dry run."
 QUICK_DRY_RUN_PASSED: Final = "Quick dry run: This CL passed the CQ dry run."
 KEEP_FOR_LATER: Final = timedelta(minutes=1)
 """How long a verification event waits while a submission is underway (§5.1)."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class StartSubmission:
-    """Move to WAITING_FOR_SUBMISSION and queue the submission."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class CancelAndEnd:
-    """Cancel the triggers of every Run CL with `message`, then end with `status`."""
-
-    message: str
-    status: Status
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class EndWithoutAction:
-    """End the Run with `status` and `end_message`; nothing is done in Gerrit."""
-
-    status: Status
-    end_message: str
-
-
-Decision = StartSubmission | CancelAndEnd | EndWithoutAction
 
 
 def decide_verification(mode: str, action: int, final_message: str) -> Decision:
@@ -127,37 +104,6 @@ async def handle_verification_completed(ctx: HandlerContext, run: Run, event: Ru
     request = migration_pb.ReportVerifiedRunRequest.parse(payload)
     decision = decide_verification(run.mode, int(request.action), request.final_message)
 
-    if not await ctx.db.write(_apply_decision, run.id, decision, event, now):
+    if not await ctx.db.write(apply_decision, run.id, decision, event, now):
         return Later(now, "Run changed while deciding")
     return Committed()
-
-
-def _apply_decision(
-    conn: sqlite3.Connection, run_id: str, decision: Decision, event: RunEvent, now: datetime
-) -> bool:
-    """(The writer process) commit the decision and consume the event; False (nothing
-    written) if the Run left RUNNING since it was read: decide again."""
-    current = runs_store.get_run(conn, run_id)
-    if current is None or current.status is not Status.RUNNING:
-        return False
-    if isinstance(decision, StartSubmission):
-        waiting = dataclasses.replace(current, status=Status.WAITING_FOR_SUBMISSION)
-        runs_store.update_run(conn, waiting, now, expected_status=Status.RUNNING)
-        events.enqueue_event(
-            conn, run_id, event_kinds.SUBMIT, now, trace_context=event.trace_context
-        )
-    elif isinstance(decision, CancelAndEnd):
-        messages = dict.fromkeys(current.cl_ids, decision.message)
-        end_message = decision.message if decision.status is Status.FAILED else ""
-        queue_cancel_and_end(conn, current.id, messages, decision.status, end_message, event, now)
-    else:
-        end_run(
-            conn,
-            current,
-            decision.status,
-            now,
-            end_message=decision.end_message,
-            trace_context=event.trace_context,
-        )
-    events.mark_event_done(conn, event.id, now)
-    return True

@@ -16,6 +16,7 @@ __all__ = [
     "external_id",
     "get_cl",
     "get_or_create_clid",
+    "get_or_create_clids",
     "load_cl_records",
     "put_cl_deps",
     "put_cl_snapshot",
@@ -104,3 +105,10 @@ def put_cl_deps(conn: sqlite3.Connection, cl_id: int, deps: Sequence[tuple[int, 
     updated = conn.execute("UPDATE cls SET deps = ? WHERE id = ?", (value, cl_id)).rowcount
     if not updated:
         raise LookupError(f"CL {cl_id} does not exist")
+
+
+def get_or_create_clids(
+    conn: sqlite3.Connection, keys: Sequence[tuple[str, int]], now: datetime
+) -> dict[tuple[str, int], int]:
+    """`get_or_create_clid` for each (host, change)."""
+    return {key: get_or_create_clid(conn, key[0], key[1], now) for key in keys}

@@ -25,6 +25,7 @@ __all__ = [
     "outbox_status",
     "pending_batch",
     "revive_dead",
+    "settle",
 ]
 
 
@@ -164,3 +165,20 @@ def list_rows(
             f"SELECT {_COLUMNS} FROM outbox WHERE state = ? ORDER BY id LIMIT ?", (state, limit)
         )
     return [_row(values) for values in rows.fetchall()]
+
+
+def settle(
+    conn: sqlite3.Connection,
+    sent: Sequence[OutboxRow],
+    dead: Sequence[tuple[OutboxRow, str]],
+    retry_ids: Sequence[int],
+    retry_error: str,
+    now: datetime,
+    not_before: datetime,
+) -> None:
+    """Record one insert's outcome for its rows (the exporter's write)."""
+    mark_sent(conn, sent, now)
+    for row, error in dead:
+        mark_dead(conn, row, error)
+    if retry_ids:
+        mark_retry(conn, retry_ids, retry_error, not_before)
