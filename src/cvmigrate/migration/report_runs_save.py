@@ -68,18 +68,12 @@ def save_report(
     for project in by_project:
         if only_project is not None and project != only_project:
             return Refused(Code.PERMISSION_DENIED, "", project)
-    if len(by_project) == 1:
+    for project, runs in by_project.items():
         # The report of one project (CQDaemon's always is) is stored as it came.
-        (project,) = by_project
-        snapshots = [(project, keys_by_project[project], message)]
-    else:
-        snapshots = [
-            (
-                project,
-                keys_by_project[project],
-                migration_pb2.ReportRunsRequest(runs=runs).SerializeToString(),
-            )
-            for project, runs in by_project.items()
-        ]
-    reports.put_reported_runs_many(conn, snapshots, now)
+        payload = (
+            message
+            if len(by_project) == 1
+            else migration_pb2.ReportRunsRequest(runs=runs).SerializeToString()
+        )
+        reports.put_reported_runs(conn, project, keys_by_project[project], payload, now)
     return list(by_project)

@@ -18,7 +18,6 @@ once (not queued), so overload sheds load instead of growing memory and latency.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from typing import TYPE_CHECKING, Any, Final
@@ -301,13 +300,11 @@ class RpcServer:
                 inline = _DECODE_INLINE_BYTES_UPB
             if binary and method.binary_to_handler:
                 decoded: Any = message  # decoded by the handler's choice (MethodInfo)
-                check = functools.partial(
-                    check_field_limit, method.request_type, message, self._max_request_fields
-                )
+                limit = (method.request_type, message, self._max_request_fields)
                 if len(message) > inline:
-                    await asyncio.to_thread(check)
+                    await asyncio.to_thread(check_field_limit, *limit)
                 else:
-                    check()
+                    check_field_limit(*limit)
             elif len(message) > inline:
                 decoded = await asyncio.to_thread(self._decode, call, message)
             else:
@@ -316,14 +313,12 @@ class RpcServer:
             raise adapter.body_too_large(self._max_body_bytes) from None
         except DecodeError as error:  # the message, or its gzip wrapping
             raise adapter.decode_error(call, error) from error
-        handler = self._service.handlers[method.name]
-        if binary and method.binary_to_handler:
-            try:
-                result = await handler(decoded, ctx)
-            except DecodeError as error:
-                raise adapter.decode_error(call, error) from error
-        else:
-            result = await handler(decoded, ctx)
+        try:
+            result = await self._service.handlers[method.name](decoded, ctx)
+        except DecodeError as error:
+            if not (binary and method.binary_to_handler):
+                raise  # not the request's: a fault of the handler's own
+            raise adapter.decode_error(call, error) from error
         if result is None:
             log.error("%s %s: handler returned None", adapter.name, method.path)
             raise RpcError(Code.INTERNAL, "internal error")

@@ -21,7 +21,6 @@ __all__ = [
     "get_verified",
     "insert_verified_if_absent",
     "put_reported_runs",
-    "put_reported_runs_many",
     "reported_projects",
     "save_verified_run",
     "upsert_finished",
@@ -135,16 +134,6 @@ def put_reported_runs(
         " update_time = excluded.update_time",
         (project, json.dumps(sorted(set(attempt_keys))), payload_pb, to_us(now)),
     )
-
-
-def put_reported_runs_many(
-    conn: sqlite3.Connection,
-    reports: Sequence[tuple[str, Sequence[str], bytes]],
-    now: datetime,
-) -> None:
-    """`put_reported_runs` for each (project, attempt keys, payload)."""
-    for project, attempt_keys, payload_pb in reports:
-        put_reported_runs(conn, project, attempt_keys, payload_pb, now)
 
 
 def get_reported_attempt_keys(

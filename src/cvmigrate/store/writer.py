@@ -252,8 +252,7 @@ def _decode(frame: bytes) -> tuple[int, _Write | BaseException]:
     return write_id, (fn, args, kwargs, durable)
 
 
-def _serve(conn: sqlite3.Connection, sock: socket.socket) -> None:
-    buffer = bytearray()
+def _serve(conn: sqlite3.Connection, sock: socket.socket, buffer: bytearray) -> None:
     eof = False
     while True:
         while not eof:  # everything already sent joins the next batch
@@ -271,14 +270,15 @@ def _serve(conn: sqlite3.Connection, sock: socket.socket) -> None:
             eof = not chunk
             buffer += chunk
             continue
-        decoded = [_decode(frame) for frame in frames]
-        ids = [write_id for write_id, write in decoded if not isinstance(write, BaseException)]
-        batch = [write for _, write in decoded if not isinstance(write, BaseException)]
-        outcomes: list[tuple[int, bool, Any]] = [
-            (write_id, False, write)
-            for write_id, write in decoded
-            if isinstance(write, BaseException)
-        ]
+        ids: list[int] = []
+        batch: list[_Write] = []
+        outcomes: list[tuple[int, bool, Any]] = []  # writes that could not be loaded first
+        for write_id, write in map(_decode, frames):
+            if isinstance(write, BaseException):
+                outcomes.append((write_id, False, write))
+            else:
+                ids.append(write_id)
+                batch.append(write)
         batch_error = ""
         if batch:
             try:
@@ -315,13 +315,10 @@ def main(argv: list[str] | None = None) -> None:
         buffer += chunk
     config: WriterConfig = pickle.loads(frames[0])
     sys.path[:] = list(config.sys_path)
-    try:
-        conn = sqlite3.connect(config.path, isolation_level=None)
-    except sqlite3.Error as exc:
-        sock.sendall(pack_frame(pickle.dumps(cannot_open(config.path, exc))))
-        return
+    conn: sqlite3.Connection | None = None
     try:
         try:
+            conn = sqlite3.connect(config.path, isolation_level=None)
             configure(
                 conn,
                 writer=True,
@@ -332,7 +329,8 @@ def main(argv: list[str] | None = None) -> None:
             sock.sendall(pack_frame(pickle.dumps(cannot_open(config.path, exc))))
             return
         sock.sendall(pack_frame(pickle.dumps(READY)))
-        _serve(conn, sock)
+        _serve(conn, sock, buffer)  # with what followed the configuration, if anything
     finally:
-        conn.close()
+        if conn is not None:
+            conn.close()
         sock.close()
