@@ -6,6 +6,7 @@ JSON and returns (gRPC code, response JSON or error text).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -331,3 +332,101 @@ def test_a_method_that_decodes_binary_itself_gets_the_bytes_and_its_decode_error
         by_server.status_code,
         _error_code(protocol, by_server),
     )
+
+
+# --- the call's deadline, against the task (in-process: no HTTP server in between) ---
+
+
+def _scope(path: str = "/prpc/migration.Migration/FetchRunStatus") -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"accept", b"application/json")],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 80),
+    }
+
+
+async def _asgi_call(app: RpcServer) -> list[dict[str, Any]]:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(_scope(), receive, send)
+    return sent
+
+
+def _grpc_code(sent: list[dict[str, Any]]) -> Code:
+    return Code(int(dict(sent[0]["headers"])[b"x-prpc-grpc-code"]))
+
+
+async def test_a_handler_that_swallows_the_deadline_leaves_its_task_uncancelled() -> None:
+    async def stubborn(request: Any, ctx: CallContext) -> Any:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            pass
+        return migration_pb.FetchRunStatusResponse(event="finished anyway")
+
+    app = RpcServer(build_service({"FetchRunStatus": stubborn}), max_timeout_s=0.05)
+    task = asyncio.ensure_future(_asgi_call(app))
+    sent = await asyncio.wait_for(task, 10)
+    assert _grpc_code(sent) is Code.OK
+    assert task.cancelling() == 0
+
+
+async def test_a_cancellation_from_outside_is_not_a_deadline() -> None:
+    entered = asyncio.Event()
+
+    async def hang(request: Any, ctx: CallContext) -> Any:
+        entered.set()
+        await asyncio.Event().wait()
+
+    app = RpcServer(build_service({"FetchRunStatus": hang}), max_timeout_s=60)
+    task = asyncio.ensure_future(_asgi_call(app))
+    await asyncio.wait_for(entered.wait(), 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_cancellation_from_outside_at_the_deadline_still_propagates() -> None:
+    async def hang(request: Any, ctx: CallContext) -> Any:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        loop.call_soon(task.cancel)  # someone else cancels it
+        # Hold the loop past the deadline (1 ms), so that the deadline's timer and that
+        # cancellation both run in the loop's next turn, before this task resumes.
+        past = loop.time() + 0.01
+        while loop.time() < past:
+            pass
+        await asyncio.Event().wait()
+
+    app = RpcServer(build_service({"FetchRunStatus": hang}), max_timeout_s=0.001)
+    task = asyncio.ensure_future(_asgi_call(app))
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 10)
+    assert task.cancelled()
+
+
+async def test_the_deadline_answers_deadline_exceeded_and_uncancels_the_task() -> None:
+    async def hang(request: Any, ctx: CallContext) -> Any:
+        await asyncio.Event().wait()
+
+    app = RpcServer(build_service({"FetchRunStatus": hang}), max_timeout_s=0.05)
+    task = asyncio.ensure_future(_asgi_call(app))
+    sent = await asyncio.wait_for(task, 10)
+    assert _grpc_code(sent) is Code.DEADLINE_EXCEEDED
+    assert task.cancelling() == 0

@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,14 @@ def _insert_then_exit(conn: sqlite3.Connection) -> None:
 
 def _pid(conn: sqlite3.Connection) -> int:
     return os.getpid()
+
+
+def _echo(conn: sqlite3.Connection, *args: object, **kwargs: object) -> tuple[object, ...]:
+    return args, kwargs
+
+
+class _Moment(datetime):
+    """A datetime subclass: must cross as itself."""
 
 
 class _Unrebuildable(Exception):
@@ -399,6 +408,31 @@ async def test_a_closure_is_refused_before_anything_is_written(tmp_path):
         assert db.writes == 0
     finally:
         await db.close()
+
+
+async def test_datetimes_reach_the_writer_unchanged(tmp_path):
+    # UTC datetimes cross as microseconds (store/db.py _WritePickler); the others as pickle
+    # sends them. Each must come out equal, of the same type, in the same zone.
+    now = datetime(2026, 11, 28, 14, 15, 16, 123456, tzinfo=UTC)
+    values = [
+        now,
+        datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        now.astimezone(timezone(timedelta(hours=1))),
+        now.replace(tzinfo=None),
+        _Moment(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+    ]
+    db = await Database.open(tmp_path / "x.db")
+    try:
+        args, kwargs = await db.write(_echo, *values, nested=[now], at=now)
+    finally:
+        await db.close()
+    for sent, got in zip(values, args, strict=True):
+        assert got == sent
+        assert type(got) is type(sent)
+        assert got.tzinfo == sent.tzinfo
+        assert got.utcoffset() == sent.utcoffset()
+    assert kwargs == {"nested": [now], "at": now}
+    assert kwargs["at"].tzinfo is UTC
 
 
 async def test_outcomes_that_cannot_cross_back_fail_that_write_alone(tmp_path):

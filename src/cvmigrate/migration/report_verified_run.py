@@ -36,11 +36,11 @@ async def report_verified_run(
         )
     if verified.invalid:
         raise RpcError(Code.INVALID_ARGUMENT, "run.id or run.attempt.key is required")
-    found = verified.found
-    if found is None:
+    if verified.found is None:
         raise RpcError(Code.NOT_FOUND, f'Run "{verified.run_id}" does not exist')
-    deps.acl.check_project(ctx, found.project)  # nothing was saved if this fails
-    ctx.attributes.update({"cv.run_id": found.id, "cv.luci_project": found.project})
+    run_id, project = verified.found
+    deps.acl.check_project(ctx, project)  # nothing was saved if this fails
+    ctx.attributes.update({"cv.run_id": run_id, "cv.luci_project": project})
     if verified.attempt_key:
         ctx.attributes["cv.attempt_key"] = verified.attempt_key
     return empty_pb2.Empty()

@@ -15,18 +15,19 @@ from cvmigrate.proto.migration import migration_pb2
 from cvmigrate.rpc.upb_codec import decode_binary_upb
 from cvmigrate.runs.event_kinds import CQD_VERIFICATION_COMPLETED
 from cvmigrate.store import reports
-from cvmigrate.store.runs import RunRef
 
 __all__ = ["Verified", "save_verified"]
 
 
 class Verified(NamedTuple):
-    """What the request named and the Run it found (None: none; `invalid`: neither a Run
-    ID nor an attempt key, nothing looked up)."""
+    """What the request named and the Run it found, as (Run ID, LUCI project) (None:
+    none; `invalid`: neither a Run ID nor an attempt key, nothing looked up). Plain
+    strings: this crosses back to the event loop, where unpickling a RunRef and its
+    Status cost more than the rest of the answer (bench/, issue 8)."""
 
     run_id: str
     attempt_key: str
-    found: RunRef | None
+    found: tuple[str, str] | None
     invalid: bool = False
 
 
@@ -63,4 +64,4 @@ def save_verified(
         {"action": int(request.action)},
         trace_context,
     )
-    return Verified(run_id, attempt_key, found)
+    return Verified(run_id, attempt_key, None if found is None else (found.id, found.project))
