@@ -216,7 +216,7 @@ def test_request_headers_read_once_agree_with_starlette():
     headers; a name that arrives in capitals is still found (HTTP names ignore case)."""
     from starlette.datastructures import Headers
 
-    from cvmigrate.rpc.server import _Request
+    from cvmigrate.rpc.protocol import Request
 
     raw = [
         (b"content-type", b"application/prpc; encoding=binary"),
@@ -226,7 +226,7 @@ def test_request_headers_read_once_agree_with_starlette():
         (b"accept", b""),
     ]
     scope = {"type": "http", "method": "POST", "path": "/", "headers": raw}
-    ours = _Request(scope).headers
+    ours = Request(scope).headers
     theirs = Headers(scope=scope)
     for name in ("content-type", "x-repeated", "authorization", "accept", "missing"):
         assert ours.get(name) == theirs.get(name), name
@@ -238,7 +238,7 @@ def test_request_headers_read_once_agree_with_starlette():
         "path": "/",
         "headers": [(b"X-Luci-Project", b"v8")],
     }
-    assert _Request(capitals).headers == {"x-luci-project": "v8"}
+    assert Request(capitals).headers == {"x-luci-project": "v8"}
 
 
 @pytest.mark.parametrize(
@@ -430,3 +430,23 @@ async def test_the_deadline_answers_deadline_exceeded_and_uncancels_the_task() -
     sent = await asyncio.wait_for(task, 10)
     assert _grpc_code(sent) is Code.DEADLINE_EXCEEDED
     assert task.cancelling() == 0
+
+
+async def test_a_client_gone_mid_body_is_answered_cancelled() -> None:
+    messages = iter(
+        [
+            {"type": "http.request", "body": b'{"attemptKey":', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await RpcServer(build_test_service())(_scope(), receive, send)
+    assert _grpc_code(sent) is Code.CANCELLED

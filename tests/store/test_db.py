@@ -58,6 +58,10 @@ def _pid(conn: sqlite3.Connection) -> int:
     return os.getpid()
 
 
+def _blob(conn: sqlite3.Connection, size: int, fill: int) -> bytes:
+    return bytes([fill]) * size
+
+
 def _echo(conn: sqlite3.Connection, *args: object, **kwargs: object) -> tuple[object, ...]:
     return args, kwargs
 
@@ -408,6 +412,19 @@ async def test_a_closure_is_refused_before_anything_is_written(tmp_path):
         assert db.writes == 0
     finally:
         await db.close()
+
+
+async def test_answers_larger_than_one_read_come_back_whole(tmp_path):
+    # The event loop reads the writer's socket 64 KiB at a time (store/db.py _READ_BYTES):
+    # big answers, and several answers in one batch, arrive in pieces.
+    db = await Database.open(tmp_path / "x.db")
+    try:
+        sizes = [3 * 1024 * 1024 + 7, 65536, 1, 200_000]
+        blobs = await asyncio.gather(*(db.write(_blob, size, i) for i, size in enumerate(sizes)))
+    finally:
+        await db.close()
+    assert [len(blob) for blob in blobs] == sizes
+    assert [blob[-1] for blob in blobs] == [0, 1, 2, 3]
 
 
 async def test_datetimes_reach_the_writer_unchanged(tmp_path):

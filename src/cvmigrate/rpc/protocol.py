@@ -9,25 +9,94 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import TYPE_CHECKING, Protocol, TypeAlias
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
+from starlette.datastructures import QueryParams
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 if TYPE_CHECKING:
     import betterproto2
     from google.protobuf.message import Message as UpbMessage
-    from starlette.requests import Request
+    from starlette.types import Receive, Scope
 
     from cvmigrate.rpc.codec import DecodeError, PreEncoded
     from cvmigrate.rpc.errors import RpcError
     from cvmigrate.rpc.methods import MethodInfo
 
-__all__ = ["Adapter", "Call", "Format", "PreparedResponse", "Result", "Route", "content_type"]
+__all__ = [
+    "Adapter",
+    "Call",
+    "Format",
+    "PreparedResponse",
+    "Request",
+    "Result",
+    "Route",
+    "content_type",
+]
 
 Result: TypeAlias = "betterproto2.Message | UpbMessage | PreEncoded"
 """What a handler returns: a response message, or its stored encodings. A message of the
 official runtime (upb) is encoded by it in binary; for JSON the server reads it into the
 method's betterproto2 response type first (`RpcServer._render`), so JSON has one encoder."""
+
+
+class Request:
+    """What the RPC path reads of an HTTP request, straight from the ASGI scope: the verb,
+    the headers, the peer's host, the query and the body.
+
+    In place of Starlette's Request, which built more than this on every call (bench/,
+    issue 8). `headers` is a plain dict read once: names lower-case (ASGI servers send them
+    so; they are lowered again here), values latin-1, the first of repeated headers wins,
+    all as Starlette's `Headers.get` answers.
+    """
+
+    __slots__ = ("_headers", "_receive", "scope")
+
+    def __init__(self, scope: Scope, receive: Receive | None = None) -> None:
+        self.scope = scope
+        self._receive = receive
+        self._headers: dict[str, str] | None = None
+
+    @property
+    def method(self) -> str:
+        method: str = self.scope["method"]
+        return method
+
+    @property
+    def headers(self) -> dict[str, str]:
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = {}
+            for name, value in self.scope["headers"]:
+                key = name.decode("latin-1").lower()
+                if key not in headers:
+                    headers[key] = value.decode("latin-1")
+        return headers
+
+    @property
+    def client_host(self) -> str | None:
+        client = self.scope.get("client")
+        return client[0] if client else None
+
+    @property
+    def query_params(self) -> QueryParams:
+        return QueryParams(self.scope.get("query_string", b""))
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """The body's chunks as they arrive; ClientDisconnect if the client goes away."""
+        if self._receive is None:
+            raise RuntimeError("this request has no body to read")
+        more = True
+        while more:
+            message: dict[str, Any] = await self._receive()
+            if message["type"] != "http.request":
+                raise ClientDisconnect
+            more = message.get("more_body", False)
+            body = message.get("body", b"")
+            if body:
+                yield body
 
 
 class PreparedResponse(Response):
@@ -79,9 +148,11 @@ class Route:
     """The path names our service (whether or not the method exists)."""
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@dataclasses.dataclass(slots=True, kw_only=True)
 class Call:
-    """A request accepted at the protocol level, before its body is read."""
+    """A request accepted at the protocol level, before its body is read. (Not frozen:
+    a frozen dataclass sets each field through `object.__setattr__`, twice the cost, and
+    one is built per call; nothing changes it after.)"""
 
     method: MethodInfo
     request_format: Format

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from google.protobuf.message import Message as UpbMessage
 from opentelemetry import propagate, trace
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import ClientDisconnect
 from starlette.responses import PlainTextResponse, Response
 
 from cvmigrate import telemetry
@@ -34,7 +34,7 @@ from cvmigrate.rpc.codes import Code
 from cvmigrate.rpc.connect import ConnectAdapter
 from cvmigrate.rpc.context import CallContext
 from cvmigrate.rpc.errors import RpcError
-from cvmigrate.rpc.protocol import Call, Format, Route
+from cvmigrate.rpc.protocol import Call, Format, Request, Route
 from cvmigrate.rpc.prpc import PrpcAdapter
 from cvmigrate.rpc.twirp import TwirpAdapter
 from cvmigrate.rpc.upb_codec import check_field_limit, decode_binary_upb, decode_json_upb
@@ -132,7 +132,7 @@ class RpcServer:
         if scope["type"] != "http":
             return  # websockets: not ours; returning closes the connection
         body = _RequestBody(receive)
-        request = _Request(scope, body)
+        request = Request(scope, body)
         dispatched = self._dispatch(_route_path(scope))
         if dispatched is None:
             response: Response = PlainTextResponse("404 page not found\n", 404)
@@ -271,7 +271,7 @@ class RpcServer:
             method=call.method.name,
             protocol=adapter.name,
             headers=request.headers,
-            peer=request.client.host if request.client else None,
+            peer=request.client_host,
             deadline=time.monotonic() + timeout,
             attributes=attributes,
             response_encoding=_response_encoding(adapter, call),
@@ -394,28 +394,6 @@ class _Expiry:
             return False
         self._fired = False
         return self._task.uncancel() <= self._cancelling
-
-
-class _Request(Request):
-    """A Starlette request whose headers are a plain dict, read once from the scope.
-
-    Starlette's `Headers` scans the raw header list on every lookup; a call looks up ten
-    or so, which cost ~4% of a light RPC (bench/, issue 8). Names are lower-case (ASGI
-    servers send them so; they are lowered again here), values latin-1 as in Starlette,
-    and the first of repeated headers wins, as with `Headers.get`.
-    """
-
-    @property
-    def headers(self) -> dict[str, str]:  # type: ignore[override]
-        headers: dict[str, str] | None = self.__dict__.get("_rpc_headers")
-        if headers is None:
-            headers = {}
-            for name, value in self.scope["headers"]:
-                key = name.decode("latin-1").lower()
-                if key not in headers:
-                    headers[key] = value.decode("latin-1")
-            self.__dict__["_rpc_headers"] = headers
-        return headers
 
 
 class _RequestBody:
