@@ -89,7 +89,12 @@ async def _trials(bench: Bench, phase: str, trials: int) -> dict[str, dict[str, 
                 if phase in ("mix", "both"):
                     result = await bench._mix(side, session)
                     results[side].setdefault("mix", []).append(
-                        (result["rpc_per_s"], result["server_cpu_us_per_call"])
+                        (
+                            result["rpc_per_s"],
+                            result["server_cpu_us_per_call"],
+                            result["server_loop_cpu_us_per_call"],
+                            result["server_loop_util"],
+                        )
                     )
             log(f"trial {trial + 1}/{trials} done")
     return results
@@ -101,9 +106,13 @@ def _print(results: dict[str, dict[str, list[Any]]], bench: Bench) -> None:
         for name, values in results[side].items():
             rates = [v[0] for v in values]
             cpu = [v[1] for v in values]
+            loop = ""
+            if len(values[0]) > 2:  # the mix: the event loop's own share too
+                loop_cpu = _median([v[2] for v in values])
+                loop = f", event loop {loop_cpu} us (busy {_median([v[3] for v in values])})"
             print(
                 f"  {name:18s} rpc/s {rates} median {_median(rates)};"
-                f" server CPU/call median {_median(cpu)} us"
+                f" server CPU/call median {_median(cpu)} us{loop}"
             )
         reads = results[side].get("FetchRunStatus")
         writes = results[side].get("ReportVerifiedRun")
