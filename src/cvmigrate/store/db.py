@@ -337,8 +337,9 @@ class _WriterProcess(asyncio.BufferedProtocol):
         self._buffer = bytearray()
         self._chunk = memoryview(bytearray(_READ_BYTES))
         """What the socket is read into. A plain Protocol has asyncio allocate 256 KiB for
-        every read, which glibc maps and unmaps each time: three system calls and a page
-        fault per batch answered (strace; bench/, issue 8)."""
+        every read, which glibc serves with mmap, mremap and munmap each time until its
+        mmap threshold has grown: three system calls and a page fault per batch answered
+        (strace; bench/, issue 8)."""
         self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending: dict[int, asyncio.Future[Any]] = {}
