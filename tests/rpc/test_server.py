@@ -371,6 +371,15 @@ def _grpc_code(sent: list[dict[str, Any]]) -> Code:
     return Code(int(dict(sent[0]["headers"])[b"x-prpc-grpc-code"]))
 
 
+async def _call_with_deadline(handler: Any, max_timeout_s: float) -> tuple[Code, int]:
+    """One FetchRunStatus call to `handler` under the deadline, in a task of its own: its
+    code, and how many cancellations its task has pending afterwards."""
+    app = RpcServer(build_service({"FetchRunStatus": handler}), max_timeout_s=max_timeout_s)
+    task = asyncio.ensure_future(_asgi_call(app))
+    sent = await asyncio.wait_for(task, 10)
+    return _grpc_code(sent), task.cancelling()
+
+
 async def test_a_handler_that_swallows_the_deadline_leaves_its_task_uncancelled() -> None:
     async def stubborn(request: Any, ctx: CallContext) -> Any:
         try:
@@ -379,11 +388,9 @@ async def test_a_handler_that_swallows_the_deadline_leaves_its_task_uncancelled(
             pass
         return migration_pb.FetchRunStatusResponse(event="finished anyway")
 
-    app = RpcServer(build_service({"FetchRunStatus": stubborn}), max_timeout_s=0.05)
-    task = asyncio.ensure_future(_asgi_call(app))
-    sent = await asyncio.wait_for(task, 10)
-    assert _grpc_code(sent) is Code.OK
-    assert task.cancelling() == 0
+    code, cancelling = await _call_with_deadline(stubborn, 0.05)
+    assert code is Code.OK
+    assert cancelling == 0
 
 
 async def test_a_cancellation_from_outside_is_not_a_deadline() -> None:
@@ -425,11 +432,9 @@ async def test_the_deadline_answers_deadline_exceeded_and_uncancels_the_task() -
     async def hang(request: Any, ctx: CallContext) -> Any:
         await asyncio.Event().wait()
 
-    app = RpcServer(build_service({"FetchRunStatus": hang}), max_timeout_s=0.05)
-    task = asyncio.ensure_future(_asgi_call(app))
-    sent = await asyncio.wait_for(task, 10)
-    assert _grpc_code(sent) is Code.DEADLINE_EXCEEDED
-    assert task.cancelling() == 0
+    code, cancelling = await _call_with_deadline(hang, 0.05)
+    assert code is Code.DEADLINE_EXCEEDED
+    assert cancelling == 0
 
 
 async def test_a_client_gone_mid_body_is_answered_cancelled() -> None:

@@ -34,18 +34,11 @@ from cvmigrate.rpc.codec import JsonStyle, encode_binary, encode_json
 from cvmigrate.rpc.codes import PRPC_HTTP_STATUS, Code
 from cvmigrate.rpc.errors import ProtocolError, RpcError
 from cvmigrate.rpc.media import parse_media_type
-from cvmigrate.rpc.protocol import (
-    Call,
-    Format,
-    PreparedResponse,
-    Request,
-    Result,
-    Route,
-    content_type,
-)
+from cvmigrate.rpc.protocol import Call, Format, PreparedResponse, Result, Route, content_type
 
 if TYPE_CHECKING:
     from cvmigrate.rpc.codec import DecodeError
+    from cvmigrate.rpc.protocol import Request
 
 __all__ = ["PrpcAdapter"]
 

@@ -17,18 +17,11 @@ from starlette.responses import Response
 from cvmigrate.rpc.codec import JsonStyle, encode_binary, encode_json
 from cvmigrate.rpc.codes import TWIRP_CODE, TWIRP_HTTP_STATUS, Code
 from cvmigrate.rpc.errors import ProtocolError, RpcError
-from cvmigrate.rpc.protocol import (
-    Call,
-    Format,
-    PreparedResponse,
-    Request,
-    Result,
-    Route,
-    content_type,
-)
+from cvmigrate.rpc.protocol import Call, Format, PreparedResponse, Result, Route, content_type
 
 if TYPE_CHECKING:
     from cvmigrate.rpc.codec import DecodeError
+    from cvmigrate.rpc.protocol import Request
 
 __all__ = ["TwirpAdapter"]
 
